@@ -1,0 +1,49 @@
+"""Datasets of the FlexConv experiments: one registry mapping config keys to loaders and metadata.
+
+Keys (config ``dataset=...``; options from ``dataset_params.*``)::
+
+    MNIST          [1, 28, 28]    augment None | standard      resolution=r -> [1, r, r]
+    sMNIST         [1, 784]       raster scan; permuted=True -> pMNIST (fixed seeded permutation)
+    FashionMNIST   [1, 28, 28]    like MNIST, own mean/std
+    sFashionMNIST  [1, 784]       like sMNIST
+    CIFAR10        [3, 32, 32]    augment None | resnet        resolution=r -> [3, r, r]
+    sCIFAR10       [3, 1024]      noise_padded=True -> [96, 1000] (fixed seeded noise)
+    MNIST1D        [1, 40]        default dataset, generated offline by the mnist1d package
+
+Usage::
+
+    from datasets import build_data, dataset_meta
+    meta = dataset_meta("sMNIST", permuted=True)             # no files needed
+    data = build_data("sMNIST", root=None, batch_size=64, permuted=True, seed=0)
+    ckpt["data_state"] = data.state                          # the permutation; restore with state=
+
+Normalisation: MNIST mean 0.1307 / std 0.3081; Fashion-MNIST 0.2860 / 0.3530; CIFAR-10 ImageNet
+statistics (as the original); MNIST-1D none beyond the package's own standardisation.
+Files live under the data root (``DEFAULT_DATA_ROOT`` = ``<project>/data``); torchvision downloads
+them when they are missing; offline and missing -> ``DatasetNotAvailableError``.
+"""
+
+# Importing the modules registers their datasets (this order is the order of list_datasets()).
+from . import mnist_1d, mnist, cifar10  # noqa: F401  isort:skip
+from .builder import PROTOCOLS, SYNTHETIC_SIZES, DataBundle, build_data, default_num_workers, seed_worker, stratified_split
+from .paths import DEFAULT_DATA_ROOT, RAW_FILE_SEARCH_PATHS, DatasetNotAvailableError
+from .registry import DatasetMeta, DatasetSpec, dataset_meta, get_dataset_spec, list_datasets, register_dataset
+
+__all__ = [
+    "DEFAULT_DATA_ROOT",
+    "PROTOCOLS",
+    "RAW_FILE_SEARCH_PATHS",
+    "SYNTHETIC_SIZES",
+    "DataBundle",
+    "DatasetMeta",
+    "DatasetNotAvailableError",
+    "DatasetSpec",
+    "build_data",
+    "dataset_meta",
+    "default_num_workers",
+    "get_dataset_spec",
+    "list_datasets",
+    "register_dataset",
+    "seed_worker",
+    "stratified_split",
+]
