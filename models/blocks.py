@@ -1,0 +1,63 @@
+"""Residual blocks of FlexNet / ResNet (spec 7.4) and of the TCN (spec 7.6).
+
+Both blocks have the same parts: two convs of the configured type, two norms over the output
+width, element dropout, and a 1x1 conv shortcut (with bias, no norm) when the width changes.
+They differ only in what happens after the second norm.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import config as C
+from .layers import make_conv, make_norm, nonlinearity
+
+
+class _ResidualBlockBase(nn.Module):
+    def __init__(self, cfg: Any, in_channels: int, out_channels: int, data_dim: int):
+        super().__init__()
+        act = nonlinearity(cfg)
+        self.conv1 = make_conv(cfg, in_channels, out_channels, data_dim)
+        self.norm1 = make_norm(cfg, out_channels, data_dim)
+        self.act1 = act()
+        self.dropout = nn.Dropout(float(C.get(cfg, "net.dropout")))
+        self.conv2 = make_conv(cfg, out_channels, out_channels, data_dim)
+        self.norm2 = make_norm(cfg, out_channels, data_dim)
+        self.act2 = act()
+        if in_channels == out_channels:
+            self.shortcut: nn.Module = nn.Identity()
+        else:
+            conv = nn.Conv1d if data_dim == 1 else nn.Conv2d
+            # 1x1 conv = per-position linear map; torch-default init, as in the original.
+            self.shortcut = conv(in_channels, out_channels, kernel_size=1, bias=True)
+
+
+class ResNetBlock(_ResidualBlockBase):
+    """``y = act(norm2(conv2(drop(act(norm1(conv1(x)))))) + shortcut(x))``.
+
+    ``x: [B, C_in, *S] -> y: [B, C_out, *S]`` (spatial size unchanged).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.act1(self.norm1(self.conv1(x))))
+        h = self.norm2(self.conv2(h))
+        return self.act2(h + self.shortcut(x))
+
+
+class TCNBlock(_ResidualBlockBase):
+    """``y = act(drop(act(norm2(conv2(drop(act(norm1(conv1(x)))))))) + shortcut(x))``.
+
+    The original TCN block applies an extra activation and dropout after the second norm, before
+    the residual sum. ``x: [B, C_in, L] -> y: [B, C_out, L]`` (causal convs).
+    """
+
+    def __init__(self, cfg: Any, in_channels: int, out_channels: int, data_dim: int = 1):
+        super().__init__(cfg, in_channels, out_channels, data_dim)
+        self.act_out = nonlinearity(cfg)()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.act1(self.norm1(self.conv1(x))))
+        h = self.dropout(self.act2(self.norm2(self.conv2(h))))
+        return self.act_out(h + self.shortcut(x))

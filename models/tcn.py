@@ -1,0 +1,51 @@
+"""FlexTCN / CKTCN: causal residual network for sequences (original ``SeqData_TCN``, spec 7.6).
+
+Registered as ``net.type=TCN`` (1D only). No stem: block 0 maps ``in_channels -> int(C f_0)``.
+Readout: ``Linear(final_width, num_classes)`` on the LAST time step; with causal convs that is
+the only position that has seen the whole sequence.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import config as C
+from .blocks import TCNBlock
+from .layers import check_config, conv_type
+from .registry import register_model
+from .widths import block_widths
+
+
+class TCN(nn.Module):
+    """``x: [B, in_channels, L]`` -> logits ``[B, num_classes]``."""
+
+    def __init__(self, cfg: Any, data_dim: int, in_channels: int, num_classes: int):
+        super().__init__()
+        if data_dim != 1:
+            raise ValueError(f"net.type=TCN is for sequences (data_dim=1), got data_dim={data_dim}; "
+                             f"use net.type=ResNet for images")
+        if conv_type(cfg) == "SRF":
+            raise ValueError("conv.type=SRF (N-Jet) is 2D only and not available in net.type=TCN; "
+                             "use FlexConv, CKConv or Conv")
+        check_config(cfg, data_dim)
+        widths = block_widths(int(C.get(cfg, "net.no_hidden")), C.get(cfg, "net.block_width_factors"),
+                              int(C.get(cfg, "net.no_blocks")))
+        self.blocks = nn.Sequential(*[
+            TCNBlock(cfg, c_in, c_out)
+            for c_in, c_out in zip([in_channels] + widths[:-1], widths)
+        ])
+        self.out_layer = nn.Linear(widths[-1], num_classes)
+        nn.init.normal_(self.out_layer.weight, mean=0.0, std=0.01)
+        nn.init.zeros_(self.out_layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(x)                    # [B, C_final, L]
+        return self.out_layer(h[:, :, -1])    # [B, num_classes]
+
+
+@register_model("TCN")
+def tcn(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
+    """FlexTCN (``conv.type=FlexConv``), CKTCN (``CKConv``) or a discrete causal TCN (``Conv``)."""
+    return TCN(cfg, data_dim, in_channels, num_classes)
