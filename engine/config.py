@@ -605,12 +605,8 @@ def _check_scheduler(cfg: DictConfig, err: _Errors) -> None:
     warmup = params.warmup_epochs
     if warmup != -1 and warmup < 0:
         err.add("train.scheduler_params.warmup_epochs", warmup, "must be >= 0, or -1 for no warm-up")
-    if name == "cosine" and train.do and warmup >= train.epochs:
-        err.add(
-            "train.scheduler_params.warmup_epochs",
-            warmup,
-            f"must be smaller than train.epochs={train.epochs} (the cosine phase would be empty)",
-        )
+    # A run shorter than its warm-up (a paper command with train.epochs=1 appended) is allowed: it
+    # simply ends inside the warm-up.
 
 
 def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:

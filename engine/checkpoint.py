@@ -1,0 +1,80 @@
+"""Checkpoints: atomic writes, safe loading, one clear error for unreadable files.
+
+A checkpoint is a dict with ``format`` (``CHECKPOINT_FORMAT``), ``model``, ``optimizer``, ``schedule``,
+``epoch`` (epochs completed), ``global_step``, ``best`` (best-epoch metrics), ``rng`` (torch / numpy /
+python / cuda states), ``config`` (the resolved config as a plain dict), ``data_state`` (pMNIST
+permutation, npCIFAR10 noise), ``wandb_id`` and ``extra`` (e.g. the cross-resolution phase).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "flexconv-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that is missing, corrupt, or not one of ours."""
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write ``state`` to ``path`` atomically: a temp file in the same directory, then ``os.replace``.
+
+    A run killed while saving leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint on the CPU with ``weights_only=True`` (no arbitrary code from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as error:
+        raise CheckpointError(f"checkpoint {str(path)!r} could not be read: corrupt, truncated or not a PyTorch "
+                              f"checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a checkpoint of this project (expected format "
+                              f"{CHECKPOINT_FORMAT!r}); a bare state dict can be loaded with "
+                              f"model.load_state_dict(torch.load(path))")
+    return state
+
+
+def rng_state() -> dict:
+    """All RNG states, in types ``torch.load(weights_only=True)`` accepts (no numpy arrays)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

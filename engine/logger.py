@@ -1,0 +1,152 @@
+"""Run logging: always local files in the run directory, W&B when available.
+
+* ``metrics.jsonl``: one JSON object per epoch (appended and flushed, so a killed run keeps its history).
+* ``summary.json``: the run's final numbers (rewritten atomically whenever they change).
+* W&B: ``wandb.mode`` auto (online with credentials, else offline) | online | offline | disabled;
+  ``debug=True`` means offline (original flag). Training never fails because W&B does: any W&B error
+  is reported once and logging continues locally.
+"""
+from __future__ import annotations
+
+import json
+import math
+import netrc
+import os
+import warnings
+from pathlib import Path
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def has_wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode(mode: str, debug: bool) -> str:
+    if mode not in WANDB_MODES:
+        raise ValueError(f"wandb.mode={mode!r} is not valid; allowed: {', '.join(WANDB_MODES)}")
+    env = os.environ.get("WANDB_MODE")
+    if env in ("disabled", "offline", "online") and mode == "auto":
+        return env
+    if debug and mode in ("auto", "online"):
+        return "offline"
+    if mode == "auto":
+        return "online" if has_wandb_credentials() else "offline"
+    return mode
+
+
+class RunLogger:
+    """Writes metrics and the summary locally and to W&B. Only rank 0 creates one with ``enabled=True``."""
+
+    def __init__(self, run_dir: Path, *, enabled: bool = True, wandb_cfg=None, debug: bool = False,
+                 config: dict | None = None, resume_id: str | None = None, name: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.summary: dict = {}
+        self.wandb_run = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.summary_path = self.run_dir / "summary.json"
+        if self.summary_path.exists():
+            try:
+                self.summary = json.loads(self.summary_path.read_text())
+            except json.JSONDecodeError:
+                self.summary = {}
+        if wandb_cfg is not None:
+            self._init_wandb(wandb_cfg, debug, config, resume_id, name)
+
+    def _init_wandb(self, wandb_cfg, debug, config, resume_id, name) -> None:
+        mode = resolve_wandb_mode(wandb_cfg.mode, debug)
+        if mode == "disabled":
+            return
+        try:
+            import wandb
+
+            wandb_dir = Path(wandb_cfg.dir) if wandb_cfg.dir else self.run_dir
+            if not wandb_dir.is_absolute():
+                wandb_dir = self.run_dir / wandb_dir
+            wandb_dir.mkdir(parents=True, exist_ok=True)
+            self.wandb_run = wandb.init(
+                project=wandb_cfg.project, entity=wandb_cfg.entity or None, dir=str(wandb_dir), mode=mode,
+                config=config, id=resume_id, resume="allow" if resume_id else None, name=name,
+                settings=wandb.Settings(silent=True, init_timeout=60),
+            )
+        except Exception as error:  # W&B must never stop training
+            warnings.warn(f"W&B logging is off for this run ({type(error).__name__}: {error}); "
+                          f"metrics are still written to {self.run_dir}")
+            self.wandb_run = None
+
+    @property
+    def wandb_id(self) -> str | None:
+        return self.wandb_run.id if self.wandb_run is not None else None
+
+    def truncate_metrics(self, epochs_completed: int) -> None:
+        """Drop metric lines of epochs after ``epochs_completed`` (a resumed run redoes them)."""
+        if not self.enabled or not self.metrics_path.exists():
+            return
+        kept = [line for line in self.metrics_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("epoch", 0) <= epochs_completed]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+
+    def log_epoch(self, metrics: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(_jsonable(metrics), sort_keys=True) + "\n")
+        self._wandb_call("log", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, step=step)
+
+    def update_summary(self, **values) -> None:
+        if not self.enabled:
+            return
+        self.summary.update(_jsonable(values))
+        write_json(self.summary_path, self.summary)
+        if self.wandb_run is not None:
+            try:
+                self.wandb_run.summary.update(self.summary)
+            except Exception as error:
+                self._warn_once(error)
+
+    def _wandb_call(self, method: str, *args, **kwargs) -> None:
+        if self.wandb_run is None:
+            return
+        try:
+            getattr(self.wandb_run, method)(*args, **kwargs)
+        except Exception as error:
+            self._warn_once(error)
+
+    def _warn_once(self, error: Exception) -> None:
+        warnings.warn(f"W&B call failed ({type(error).__name__}: {error}); continuing with local logs only")
+        self.wandb_run = None
+
+    def finish(self) -> None:
+        if self.wandb_run is not None:
+            try:
+                self.wandb_run.finish()
+            except Exception:
+                pass
+            self.wandb_run = None

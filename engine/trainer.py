@@ -1,0 +1,320 @@
+"""The training loop: one epoch of training, evaluation, and the epoch loop with checkpoints.
+
+nanoGPT-style: plain functions over plain objects. ``Trainer.fit`` runs epochs
+``start_epoch..epochs-1``; every epoch it trains, validates, tests (so the paper's best-test-accuracy is
+known), logs, writes ``checkpoints/last.pt`` and, on a new best validation accuracy, ``best.pt``.
+Every epoch starts by reseeding all RNGs from (seed, epoch), so a run resumed from ``last.pt`` continues
+exactly as the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ckconv import FlexConv
+from ckconv.nn import anti_aliasing_penalty, kernel_norm_penalty
+from models import kernel_sizes
+
+from .checkpoint import rng_state, save_checkpoint
+from .optim import Schedule
+
+
+# On a terminal the bars refresh live; in log files (SLURM, CI) at most every 30 s.
+BAR_INTERVAL_S = 0.1 if sys.stderr.isatty() else 30.0
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last checkpoint is kept."""
+
+
+@dataclass
+class Regularizers:
+    """Extra loss terms of the original: the kernel-norm penalty (``train.weight_decay``) and the
+    anti-aliasing penalty (``kernel.regularize``)."""
+
+    kernel_norm: float = 0.0
+    anti_aliasing: dict | None = None  # kwargs of ckconv.nn.anti_aliasing_penalty (resolution, factor, ...)
+
+    def __call__(self, model: torch.nn.Module) -> tuple[torch.Tensor | float, float]:
+        """Total extra loss and the anti-aliasing part (for logging as ``gabor_reg``)."""
+        total, aa = 0.0, 0.0
+        if self.kernel_norm > 0:
+            total = total + self.kernel_norm * kernel_norm_penalty(model)
+        if self.anti_aliasing is not None:
+            aa_term = anti_aliasing_penalty(model, **self.anti_aliasing)
+            total = total + aa_term
+            aa = float(aa_term.detach())
+        return total, aa
+
+
+@dataclass
+class BestState:
+    """What the run knows about its best epoch so far (stored in checkpoints)."""
+
+    val_accuracy: float = -1.0
+    val_loss: float = math.inf
+    epoch: int = 0                 # 1-based epoch of the best validation accuracy
+    test_accuracy: float | None = None      # test accuracy at that epoch
+    best_test_accuracy: float | None = None  # max test accuracy over epochs (paper protocol)
+    epochs_since_best: int = 0
+
+    def improved_by(self, accuracy: float, loss: float) -> bool:
+        # The original's rule: higher accuracy, or equal accuracy with a loss that is not worse.
+        return accuracy > self.val_accuracy or (accuracy == self.val_accuracy and loss <= self.val_loss)
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    seed: int
+    dropout_in: float = 0.0
+    grad_clip: float = 0.0
+    mixed_precision: bool = False
+    early_stop_patience: int = 100
+    limit_train_batches: int = -1
+    limit_eval_batches: int = -1
+    report_top5: bool = False
+    progress: bool = True
+    extra_checkpoint: dict = field(default_factory=dict)
+
+
+def autocast_context(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def reseed_for_epoch(seed: int, epoch: int, loader) -> None:
+    """Deterministic RNG state at the start of every epoch (shuffling, augmentation, dropout)."""
+    epoch_seed = (seed * 1_000_003 + epoch) % 2**63
+    random.seed(epoch_seed)
+    np.random.seed(epoch_seed % 2**32)
+    torch.manual_seed(epoch_seed)
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(epoch_seed)
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def _limited(loader, limit: int):
+    for index, batch in enumerate(loader):
+        if 0 <= limit <= index:
+            return
+        yield batch
+
+
+def _n_batches(loader, limit: int) -> int:
+    return len(loader) if limit < 0 else min(limit, len(loader))
+
+
+def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, settings: LoopSettings,
+                    device: torch.device, epoch: int, global_step: int, raw_model=None) -> tuple[dict, int]:
+    """One pass over the training loader; returns (metrics, global_step)."""
+    raw_model = raw_model if raw_model is not None else model
+    model.train()
+    total_loss = correct = count = 0.0
+    total_aa = 0.0
+    bar = tqdm(_limited(loader, settings.limit_train_batches), total=_n_batches(loader, settings.limit_train_batches),
+               desc=f"epoch {epoch + 1}/{settings.epochs} train", leave=False, disable=not settings.progress,
+               dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
+    for step_in_epoch, (inputs, labels) in enumerate(bar, start=1):
+        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if settings.dropout_in > 0:
+            inputs = F.dropout(inputs, p=settings.dropout_in, training=True)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(device, settings.mixed_precision):
+            outputs = model(inputs)
+            loss = F.cross_entropy(outputs.float(), labels)
+        extra, aa = regularizers(raw_model)
+        loss = loss + extra
+        if not torch.isfinite(loss.detach()):
+            raise NonFiniteLossError(f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step_in_epoch} "
+                                     f"(global step {global_step + 1}); the last checkpoint is kept. Try a lower "
+                                     f"train.lr or train.grad_clip > 0.")
+        loss.backward()
+        if settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        global_step += 1
+        schedule.step_iteration(global_step)
+        batch = labels.shape[0]
+        total_loss += float(loss.detach()) * batch
+        correct += float((outputs.argmax(dim=1) == labels).sum())
+        count += batch
+        total_aa += aa * batch
+        bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.4f}")
+    bar.close()
+    metrics = {"loss_train": total_loss / max(count, 1), "accuracy_train": correct / max(count, 1),
+               "lr": optimizer.param_groups[0]["lr"]}
+    if regularizers.anti_aliasing is not None:
+        metrics["gabor_reg_train"] = total_aa / max(count, 1)
+    return _all_reduce_mean(metrics, count), global_step
+
+
+@torch.no_grad()
+def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, top5: bool = False,
+             mixed_precision: bool = False, progress: bool = False, desc: str = "eval") -> dict:
+    """Loss (cross-entropy only) and accuracy of ``model`` on ``loader``."""
+    model.eval()
+    total_loss = correct = correct5 = count = 0.0
+    bar = tqdm(_limited(loader, limit_batches), total=_n_batches(loader, limit_batches), desc=desc, leave=False,
+               disable=not progress, dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
+    for inputs, labels in bar:
+        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast_context(device, mixed_precision):
+            outputs = model(inputs).float()
+        total_loss += float(F.cross_entropy(outputs, labels, reduction="sum"))
+        correct += float((outputs.argmax(dim=1) == labels).sum())
+        if top5:
+            k = min(5, outputs.shape[1])
+            correct5 += float((outputs.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum())
+        count += labels.shape[0]
+    bar.close()
+    result = {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
+    if top5:
+        result["accuracy_top5"] = correct5 / max(count, 1)
+    return result
+
+
+def _all_reduce_mean(metrics: dict, count: float) -> dict:
+    """Sample-weighted mean of per-rank metrics under DDP (identity in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return metrics
+    keys = sorted(k for k in metrics if k != "lr")
+    values = torch.tensor([metrics[k] * count for k in keys] + [count], dtype=torch.float64)
+    dist.all_reduce(values)
+    reduced = {k: float(v / values[-1]) for k, v in zip(keys, values[:-1])}
+    reduced["lr"] = metrics["lr"]
+    return reduced
+
+
+def _broadcast(obj):
+    """Rank 0's value on every rank (so all ranks take the same best/early-stop decisions)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def layer_statistics(model: torch.nn.Module) -> dict:
+    """Learned kernel size of every FlexConv/SRF layer and the mask sigmas of every FlexConv."""
+    stats = {"kernel_sizes": {name: list(size) if size is not None else None
+                              for name, size in kernel_sizes(model).items()}}
+    sigmas = {name: [round(float(s), 5) for s in module.mask_sigma]
+              for name, module in model.named_modules() if isinstance(module, FlexConv) and module.mask_params is not None}
+    if sigmas:
+        stats["mask_sigmas"] = sigmas
+    return stats
+
+
+class Trainer:
+    """Runs the epochs of one training phase and keeps its checkpoints and logs up to date."""
+
+    def __init__(self, *, model, raw_model, optimizer, schedule: Schedule, data, regularizers: Regularizers,
+                 settings: LoopSettings, device: torch.device, logger, checkpoint_dir: Path, config: dict,
+                 is_main: bool = True, step_offset: int = 0):
+        self.model, self.raw_model = model, raw_model
+        self.optimizer, self.schedule = optimizer, schedule
+        self.data, self.regularizers, self.settings = data, regularizers, settings
+        self.device, self.logger = device, logger
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.config, self.is_main = config, is_main
+        self.step_offset = step_offset  # W&B step of epoch 0 (cross-resolution phases continue the steps)
+        self.best = BestState()
+        self.epoch = 0
+        self.global_step = 0
+        self.elapsed_s = 0.0  # training wall time over all (resumed) processes
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        return {
+            "model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
+            "best": vars(self.best).copy(), "rng": rng_state(), "config": self.config,
+            "data_state": dict(self.data.state), "wandb_id": self.logger.wandb_id,
+            "extra": dict(self.settings.extra_checkpoint), "elapsed_s": self.elapsed_s,
+        }
+
+    def restore(self, checkpoint: dict) -> None:
+        """Continue from a checkpoint written by :meth:`checkpoint_state`."""
+        self.raw_model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.schedule.load_state_dict(checkpoint["schedule"])
+        self.epoch, self.global_step = int(checkpoint["epoch"]), int(checkpoint["global_step"])
+        self.best = BestState(**checkpoint["best"])
+        self.elapsed_s = float(checkpoint.get("elapsed_s", 0.0))
+
+    def _save(self, name: str, state: dict) -> None:
+        if self.is_main:
+            save_checkpoint(state, self.checkpoint_dir / name)
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def fit(self) -> str:
+        """Train until ``settings.epochs`` or early stopping; returns the stop reason."""
+        settings = self.settings
+        progress = settings.progress and self.is_main
+        while self.epoch < settings.epochs:
+            epoch = self.epoch
+            start = time.perf_counter()
+            reseed_for_epoch(settings.seed, epoch, self.data.train_loader)
+            train_metrics, self.global_step = train_one_epoch(
+                self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, settings,
+                self.device, epoch, self.global_step, raw_model=self.raw_model)
+            evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
+                                   mixed_precision=settings.mixed_precision, progress=progress)
+            val = _broadcast(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
+                                      **evaluate_kwargs))
+            if self.data.test_loader is self.data.val_loader:
+                test = val
+            else:
+                test = _broadcast(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
+                                           **evaluate_kwargs))
+            self.schedule.step_epoch(val["accuracy"])
+            self.epoch = epoch + 1
+
+            improved = self.best.improved_by(val["accuracy"], val["loss"])
+            if improved:
+                self.best.val_accuracy, self.best.val_loss = val["accuracy"], val["loss"]
+                self.best.epoch, self.best.test_accuracy = self.epoch, test["accuracy"]
+                self.best.epochs_since_best = 0
+            else:
+                self.best.epochs_since_best += 1
+            if self.best.best_test_accuracy is None or test["accuracy"] > self.best.best_test_accuracy:
+                self.best.best_test_accuracy = test["accuracy"]
+
+            self.elapsed_s += time.perf_counter() - start
+            metrics = {"epoch": self.epoch, **train_metrics,
+                       **{f"{k}_val": v for k, v in val.items()}, **{f"{k}_test": v for k, v in test.items()},
+                       "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
+                       **layer_statistics(self.raw_model)}
+            self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
+            state = self.checkpoint_state()
+            self._save("last.pt", state)
+            if improved:
+                self._save("best.pt", state)
+            self.logger.update_summary(
+                best_val_accuracy=self.best.val_accuracy, test_accuracy=self.best.test_accuracy,
+                best_test_accuracy=self.best.best_test_accuracy, best_epoch=self.best.epoch,
+                epochs_completed=self.epoch, kernel_sizes=metrics["kernel_sizes"])
+            if progress:
+                tqdm.write(f"epoch {self.epoch}/{settings.epochs}  train loss {train_metrics['loss_train']:.4f} "
+                           f"acc {train_metrics['accuracy_train']:.4f} | val acc {val['accuracy']:.4f} | "
+                           f"test acc {test['accuracy']:.4f} | {metrics['epoch_time_s']:.1f}s"
+                           + ("  *" if improved else ""))
+            if 0 <= settings.early_stop_patience <= self.best.epochs_since_best:
+                return "early_stopped"
+        return "completed"
