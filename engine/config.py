@@ -809,8 +809,6 @@ def config_warnings(cfg: Any) -> list[str]:
     unused("kernel.regularize_params.gauss_factor", cfg.kernel.regularize_params.gauss_factor, 0.5, "legacy, unused")
     unused("train.magnitude_reg", cfg.train.magnitude_reg, 0.0, "unused in the original too")
     unused("kernel.dim_linear", cfg.kernel.dim_linear, 0, "set automatically from the dataset (1 or 2)")
-    unused("summary", _plain(cfg.summary), [0], "the torchinfo summary is not run; no_params is logged instead")
-    unused("summary_depth", cfg.summary_depth, 5, "the torchinfo summary is not run")
     if cfg.train.weight_decay > 0 and (cfg.conv.type not in CONTINUOUS_CONV_TYPES or cfg.net.type not in CK_NET_TYPES):
         notes.append(
             f"train.weight_decay={cfg.train.weight_decay} has no effect: it penalises the norm of sampled "

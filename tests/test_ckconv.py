@@ -329,3 +329,54 @@ def test_invalid_arguments_raise_value_error(kwargs, words):
 def test_srf_rejects_1d():
     with pytest.raises(ValueError, match="data_dim"):
         SRFConv(2, 2, data_dim=1)
+
+
+# --- regularisers ------------------------------------------------------------------------------------
+def test_kernel_norm_penalty_sums_kernel_and_bias_norms():
+    from ckconv import kernel_norm_penalty
+    model = torch.nn.Sequential(FlexConv(2, 3, 2, 17), torch.nn.ReLU(), CKConv(3, 2, 2, 9), torch.nn.Conv2d(2, 2, 3))
+    with torch.no_grad():
+        model[0].bias.fill_(0.5)
+    model(torch.randn(1, 2, 12, 12))
+    expected = sum(m.last_kernel.norm() + m.bias.norm() for m in (model[0], model[2]))
+    penalty = kernel_norm_penalty(model)
+    assert torch.isclose(penalty, expected)
+    penalty.backward()
+    assert model[0].mask_params.grad is not None and model[3].weight.grad is None  # plain convs untouched
+
+
+def test_anti_aliasing_penalty_budget_and_gradient():
+    from ckconv import anti_aliasing_penalty
+    from ckconv.nn.regularizers import filter_frequencies, nyquist_frequency
+    layer = FlexConv(2, 2, data_dim=2, horizon=33)
+    sines, gausses = filter_frequencies(layer.kernel_net, gauss_stddevs=2.0)
+    highest = float((sines + gausses).max())
+    # a grid fine enough that every filter is below its budget f_N / (L + 1): no penalty
+    fine = int(4 * 4 * highest) + 3
+    assert anti_aliasing_penalty(layer, resolution=fine, factor=1.0) == 0
+    # at 17 taps (Nyquist 4, budget 1 per filter) the MAGNet init (frequencies ~ 20 / 2 pi) is penalised
+    penalty = anti_aliasing_penalty(layer, resolution=17, factor=0.1, target="gabor")
+    over = torch.relu(sines + gausses - nyquist_frequency(17) / 4)
+    assert torch.isclose(penalty, 0.1 * over.pow(2).sum())
+    penalty.backward()
+    assert layer.kernel_net.filters[0].linear.weight.grad.abs().sum() > 0
+    assert layer.kernel_net.filters[0].gamma.grad.abs().sum() > 0
+    # the mask term adds to every filter and reaches the mask parameters
+    layer.zero_grad()
+    with_mask = anti_aliasing_penalty(layer, resolution=17, factor=0.1, target="gabor+mask")
+    assert with_mask > penalty
+    with_mask.backward()
+    assert layer.mask_params.grad[:, 1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(resolution=0), ["resolution=0", ">= 2"]),
+    (dict(resolution=33, target="sines"), ["sines", "gabor"]),
+    (dict(resolution=33, method="sum"), ["sum", "together"]),
+])
+def test_anti_aliasing_penalty_rejects_bad_arguments(kwargs, words):
+    from ckconv import anti_aliasing_penalty
+    with pytest.raises(ValueError) as info:
+        anti_aliasing_penalty(FlexConv(1, 1, 2, 9), **kwargs)
+    for word in words:
+        assert word in str(info.value)
