@@ -1,0 +1,45 @@
+"""experiments/make_tables.py: finished runs -> mean +- std per preset next to the published number."""
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import make_tables  # noqa: E402
+
+
+def fake_run(root: Path, name: str, overrides: list[str], **summary) -> None:
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (run / "summary.json").write_text(json.dumps({"status": "completed", **summary}))
+
+
+def test_groups_runs_by_preset_and_compares_with_paper(tmp_path, capsys):
+    for seed, acc in ((0, 0.921), (1, 0.923)):
+        fake_run(tmp_path, f"flexnet7_{seed}", ["experiment=t3_cifar10_flexnet7", f"seed={seed}"], seed=seed,
+                 protocol="paper", best_test_accuracy=acc, test_accuracy=0.5, no_params=671650)
+    fake_run(tmp_path, "crashed", ["experiment=t3_cifar10_flexnet7"], status="running", protocol="paper",
+             best_test_accuracy=0.1)
+    fake_run(tmp_path, "cross", ["experiment=t4_crossres_flexnet7"], seed=0, no_params=1, source_accuracy=0.86,
+             ootb_accuracy=0.5, ootb_difference=-0.36, final_accuracy=0.88)
+    rows = {row["preset"]: row for row in make_tables.table_rows(make_tables.find_runs([tmp_path]))}
+    flexnet = rows["t3_cifar10_flexnet7"]
+    assert flexnet["runs"] == 2 and flexnet["seeds"] == "0,1"       # the unfinished run is left out
+    assert flexnet["ours"] == "92.20 +- 0.14" and flexnet["paper"] == 92.2 and flexnet["diff"] == "+0.00"
+    assert flexnet["params"] == "671,650"
+    cross = rows["t4_crossres_flexnet7"]
+    assert cross["ootb_difference"] == "-36.00" and cross["paper_ootb_difference"] == -34.5
+    assert make_tables.main([str(tmp_path)]) == 0
+    assert "| t3_cifar10_flexnet7 | 2 (0,1) | 671,650 | 92.20 +- 0.14 | 92.2 | +0.00 |" in capsys.readouterr().out
+
+
+def test_clean_protocol_uses_test_accuracy_at_best_validation(tmp_path):
+    fake_run(tmp_path, "a", [], seed=0, protocol="clean", test_accuracy=0.98, best_test_accuracy=0.99)
+    rows = make_tables.table_rows(make_tables.find_runs([tmp_path]))
+    assert rows[0]["preset"] == "(default)" and rows[0]["ours"] == "98.00" and rows[0]["paper"] == "-"
+
+
+def test_no_runs_is_an_error(tmp_path):
+    assert make_tables.main([str(tmp_path)]) == 1
