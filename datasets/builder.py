@@ -105,7 +105,10 @@ def _loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int, purp
         worker_init_fn=seed_worker,
         # Seeds the shuffle order and the workers' base seed (so augmentations in workers repeat).
         generator=seeded_generator(seed, purpose),
-        persistent_workers=num_workers > 0,
+        # Workers are re-created every epoch, so their seeds derive from the generator's state at the
+        # epoch start (which the trainer fixes per epoch): a resumed run augments exactly as an
+        # uninterrupted one. Persistent workers would carry their RNG streams across epochs.
+        persistent_workers=False,
     )
 
 
