@@ -298,5 +298,21 @@ class FlexConv(CKConv):
             return None
         return gaussian_mask(vectors, self.mask_params)
 
+    @torch.no_grad()
+    def grow_mask(self, margin: float = 1.05) -> None:
+        """Set the mask so that cropping keeps the whole grid (a fully grown kernel).
+
+        The mean goes to the centre (0 in 2D, +1 = the current step in 1D) and sigma to ``margin`` times
+        the width at which the mask reaches the threshold at the far end of the grid (distance 1 in 2D,
+        2 in 1D). Used to measure the cost of a trained model before training it. No-op without a mask.
+        """
+        if self.mask_params is None:
+            return
+        center, reach_to = (1.0, 2.0) if self.data_dim == 1 else (0.0, 1.0)
+        self.mask_params[:, 0] = center
+        self.mask_params[:, 1] = margin * reach_to / self._reach
+        self._kernel_size = None
+        self._invalidate()
+
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_threshold={self.mask_threshold}, dynamic_cropping={self.dynamic_cropping}"

@@ -1,0 +1,37 @@
+"""Cross-resolution: train at one resolution, test out of the box and fine-tune at another (paper Table 4).
+
+    python run_crossres.py experiment=t4_crossres_flexnet7_gabor seed=0         # 16x16 -> 32x32, 100 + 100 epochs
+    python run_crossres.py experiment=dev/crossres_cifar10_tiny dataset_params.synthetic=true   # smoke run
+    python run_crossres.py experiment=t4_crossres_flexnet7 train.resume=true hydra.run.dir=<run dir>  # continue
+    python run_crossres.py "cross_res.eval_resolutions=[16,24,32]" pretrained=True \\
+        pretrained_params.filepath=<run dir>/finetune/checkpoints/best.pt          # one checkpoint, many resolutions
+
+Writes ``summary.json`` with ``source_accuracy``, ``ootb_accuracy``, ``ootb_difference``, ``final_accuracy`` and
+``no_params`` (see engine/crossres.py for the phases, the weights used and the resume rules). Works for
+CIFAR10, MNIST and FashionMNIST.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from engine.config import check_overrides_or_exit
+from engine.errors import report_errors
+
+
+@hydra.main(config_path="cfg", config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    from engine.crossres import run
+
+    hydra_cfg = HydraConfig.get()
+    with report_errors():
+        run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+
+
+if __name__ == "__main__":
+    check_overrides_or_exit(sys.argv[1:])
+    main()
