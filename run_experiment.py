@@ -10,6 +10,7 @@ Every key of the original FlexConv config is accepted (see cfg/config.yaml). Mul
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from engine.config import check_overrides_or_exit
+from engine.config import check_overrides_or_exit, validate_or_exit
 from engine.errors import report_errors
 
 
@@ -25,11 +26,23 @@ from engine.errors import report_errors
 def main(cfg: DictConfig) -> None:
     from engine.experiment import run
 
+    validate_or_exit(cfg, entry="run_experiment")  # a bad value exits 2 like a misspelt key, before any work
     hydra_cfg = HydraConfig.get()
     with report_errors():
         run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
 
 
+def hydra_outputs_of_this_rank(argv: list[str]) -> list[str]:
+    """Under torchrun every process runs Hydra, which creates a run directory (a second, empty one when
+    the clock ticks between the processes' starts) and writes .hydra/ there. Only rank 0 does; the other
+    ranks write nothing and take rank 0's run directory from the engine (engine.experiment.run)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        return argv
+    return [*argv, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
+            "hydra/hydra_logging=disabled"]
+
+
 if __name__ == "__main__":
     check_overrides_or_exit(sys.argv[1:])
+    sys.argv[1:] = hydra_outputs_of_this_rank(sys.argv[1:])
     main()

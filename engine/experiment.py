@@ -19,7 +19,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, config_warnings, resolve_device, validate_config
 from .logger import RunLogger
 from .optim import build_optimizer, build_schedule, describe_optimizer
-from .runtime import Dist, draw_seed, init_distributed, seed_everything
+from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, seed_everything
 from .trainer import LoopSettings, NonFiniteLossError, Regularizers, Trainer, evaluate, layer_statistics
 
 # Keys that describe how to run, not what was trained: taken from the current command, never from a
@@ -122,6 +122,9 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
         print(f"note: {warning}")
     device = resolve_device(cfg.device)
     dist, device = init_distributed(device)
+    # Under torchrun every process runs Hydra; the run directory is rank 0's (a checkpoint to resume is
+    # looked up there, and run_experiment.py gives the other ranks no directory of their own).
+    run_dir = broadcast_from_main(str(run_dir))
     if not cfg.train.do:
         return evaluate_checkpoint(cfg, Path(run_dir), overrides, device, dist)
     return train(cfg, Path(run_dir), overrides, device, dist)
@@ -156,7 +159,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], device: torch.de
         if resume_path.parent.name == "checkpoints":
             run_dir = resume_path.parent.parent  # keep writing into the interrupted run's directory
         print(f"resuming from {resume_path} (epoch {checkpoint['epoch']}) in {run_dir}")
-    seed = int(checkpoint["config"]["seed"]) if checkpoint else draw_seed(int(cfg.seed))
+    # seed=-1 draws one: rank 0's, so that all ranks split, permute and shard the data alike.
+    seed = int(checkpoint["config"]["seed"]) if checkpoint else broadcast_from_main(draw_seed(int(cfg.seed)))
     OmegaConf.update(cfg, "seed", seed, merge=False)
     seed_everything(seed, bool(cfg.deterministic))
 
@@ -199,6 +203,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], device: torch.de
     if checkpoint is not None:
         trainer.restore(checkpoint)
         logger.truncate_metrics(trainer.epoch)
+        logger.summary.pop("error", None)  # the reason an earlier attempt stopped no longer holds
     logger.update_summary(no_params=no_params, dataset=meta.name, protocol=cfg.protocol, seed=seed,
                           net_type=cfg.net.type, conv_type=cfg.conv.type, status="running", run_dir=str(run_dir))
     try:

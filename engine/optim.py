@@ -88,14 +88,46 @@ class Schedule:
                 raise ValueError(f"checkpoint scheduler part {name!r} does not match train.scheduler")
             if scheduler is not None:
                 scheduler.load_state_dict(value)
+        if isinstance(self.per_step, lr_scheduler.LambdaLR):
+            # The optimiser state restored the lr of the stored run; recompute the next step's lr from the
+            # closed form, which follows the current train.epochs (a resumed run may have been extended).
+            scheduler = self.per_step
+            for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base_lr * factor(scheduler.last_epoch)
+
+
+def warmup_cosine_factors(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> list:
+    """One lr multiplier function per parameter group, of the number of optimiser steps already taken.
+
+    Optimiser step ``t = 1..W`` uses ``lr * t / W`` (the original's first step used lr 0); the
+    following steps anneal from ``lr`` to ``COSINE_ETA_MIN`` (absolute, for every group) over the remaining
+    ``total_steps - W`` steps and then stay there. A closed form of the step count, not a chain of
+    schedulers: a run resumed with a larger ``train.epochs`` follows the schedule of its new length instead
+    of restarting a periodic cosine from the stored one.
+    """
+    decay_steps = max(1, total_steps - warmup_steps)
+
+    def factor_fn(base_lr: float):
+        floor = min(COSINE_ETA_MIN / base_lr, 1.0) if base_lr > 0 else 0.0
+
+        def factor(steps_done: int) -> float:
+            if steps_done < warmup_steps:
+                return (steps_done + 1) / warmup_steps
+            progress = min(steps_done - warmup_steps, decay_steps) / decay_steps
+            return floor + (1.0 - floor) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
+        return factor
+
+    return [factor_fn(group["lr"]) for group in optimizer.param_groups]
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, train_cfg, steps_per_epoch: int) -> Schedule:
     """Schedules of spec 10.3, with the length taken from the actual loader (no hard-coded dataset sizes).
 
-    Warm-up (``scheduler_params.warmup_epochs > 0``) is linear per iteration from ``lr / W`` to ``lr``
-    over ``W`` iterations; cosine then anneals per iteration to 1e-6 over the remaining iterations. A
-    run shorter than its warm-up simply ends inside the warm-up.
+    Warm-up (``scheduler_params.warmup_epochs > 0``, ``W`` = that many epochs of iterations) is linear per
+    iteration: step ``t`` uses ``lr * t / W``. Cosine then anneals per iteration to 1e-6 over the remaining
+    iterations (see :func:`warmup_cosine_factors`). A run shorter than its warm-up simply ends inside it.
+    The other schedules step per epoch (or on the validation accuracy) after the warm-up.
     """
     name = train_cfg.scheduler or "none"
     if name not in SCHEDULERS:
@@ -105,14 +137,13 @@ def build_schedule(optimizer: torch.optim.Optimizer, train_cfg, steps_per_epoch:
     total_steps = max(1, epochs * steps_per_epoch)
     warmup_epochs = float(params.warmup_epochs) if params.warmup_epochs is not None else -1
     warmup_steps = int(round(max(0.0, warmup_epochs) * steps_per_epoch))
-    warmup = (lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0,
-                                    total_iters=warmup_steps) if warmup_steps > 0 else None)
     if name == "cosine":
-        cosine = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps),
-                                                eta_min=COSINE_ETA_MIN)
-        if warmup is None:
-            return Schedule(per_step=cosine)
-        return Schedule(per_step=lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps]))
+        return Schedule(per_step=lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine_factors(optimizer, warmup_steps, total_steps)))
+    # Before a per-epoch schedule the warm-up is a LinearLR: it multiplies the current lr (chainable), so it
+    # composes with decays that fall inside the warm-up. Step t uses lr * t / W as above (W = 1: no warm-up).
+    warmup = (lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0,
+                                    total_iters=warmup_steps - 1) if warmup_steps > 1 else None)
     schedule = Schedule(per_step=warmup)
     decay_factor = float(params.decay_factor)
     if name in ("multistep", "plateau", "exponential") and decay_factor <= 0:

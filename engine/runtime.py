@@ -41,6 +41,15 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
     return Dist(rank, world_size, local_rank), device
 
 
+def broadcast_from_main(obj):
+    """Rank 0's value on every rank (so that all ranks take the same decisions); identity in one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def draw_seed(seed: int) -> int:
     """``seed=-1`` draws a fresh seed (logged so the run can be repeated)."""
     return int.from_bytes(os.urandom(2), "little") if seed == -1 else int(seed)

@@ -26,8 +26,9 @@ from ckconv import FlexConv
 from ckconv.nn import anti_aliasing_penalty, kernel_norm_penalty
 from models import kernel_sizes
 
-from .checkpoint import rng_state, save_checkpoint
+from .checkpoint import CheckpointError, rng_state, save_checkpoint
 from .optim import Schedule
+from .runtime import broadcast_from_main
 
 
 # On a terminal the bars refresh live; in log files (SLURM, CI) at most every 30 s.
@@ -140,8 +141,10 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
             loss = F.cross_entropy(outputs.float(), labels)
         extra, aa = regularizers(raw_model)
         loss = loss + extra
-        if not torch.isfinite(loss.detach()):
-            raise NonFiniteLossError(f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step_in_epoch} "
+        if not _finite_on_every_rank(loss):
+            value = float(loss.detach())
+            value = value if not math.isfinite(value) else "non-finite in another process"
+            raise NonFiniteLossError(f"loss became {value} at epoch {epoch + 1}, step {step_in_epoch} "
                                      f"(global step {global_step + 1}); the last checkpoint is kept. Try a lower "
                                      f"train.lr or train.grad_clip > 0.")
         loss.backward()
@@ -189,6 +192,15 @@ def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, to
     return result
 
 
+def _finite_on_every_rank(loss: torch.Tensor) -> bool:
+    """Under DDP a NaN in one process must stop all of them at the same step: the others would otherwise
+    wait forever in the next gradient all-reduce."""
+    finite = torch.isfinite(loss.detach()).float()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite)
+
+
 def _all_reduce_mean(metrics: dict, count: float) -> dict:
     """Sample-weighted mean of per-rank metrics under DDP (identity in a single process)."""
     if not (dist.is_available() and dist.is_initialized()):
@@ -199,15 +211,6 @@ def _all_reduce_mean(metrics: dict, count: float) -> dict:
     reduced = {k: float(v / values[-1]) for k, v in zip(keys, values[:-1])}
     reduced["lr"] = metrics["lr"]
     return reduced
-
-
-def _broadcast(obj):
-    """Rank 0's value on every rank (so all ranks take the same best/early-stop decisions)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def layer_statistics(model: torch.nn.Module) -> dict:
@@ -251,9 +254,15 @@ class Trainer:
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from a checkpoint written by :meth:`checkpoint_state`."""
-        self.raw_model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.schedule.load_state_dict(checkpoint["schedule"])
+        try:
+            self.raw_model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.schedule.load_state_dict(checkpoint["schedule"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            # E.g. a model key or train.scheduler / train.optimizer overridden on resume.
+            raise CheckpointError(f"the checkpoint does not fit this run ({type(error).__name__}: "
+                                  f"{str(error).splitlines()[0] if str(error) else ''}); resume without overriding "
+                                  f"the model, optimiser or scheduler keys it was trained with") from None
         self.epoch, self.global_step = int(checkpoint["epoch"]), int(checkpoint["global_step"])
         self.best = BestState(**checkpoint["best"])
         self.elapsed_s = float(checkpoint.get("elapsed_s", 0.0))
@@ -276,12 +285,12 @@ class Trainer:
                 self.device, epoch, self.global_step, raw_model=self.raw_model)
             evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
                                    mixed_precision=settings.mixed_precision, progress=progress)
-            val = _broadcast(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
+            val = broadcast_from_main(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
                                       **evaluate_kwargs))
             if self.data.test_loader is self.data.val_loader:
                 test = val
             else:
-                test = _broadcast(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
+                test = broadcast_from_main(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
                                            **evaluate_kwargs))
             self.schedule.step_epoch(val["accuracy"])
             self.epoch = epoch + 1
