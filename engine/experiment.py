@@ -206,6 +206,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], device: torch.de
         logger.summary.pop("error", None)  # the reason an earlier attempt stopped no longer holds
     logger.update_summary(no_params=no_params, dataset=meta.name, protocol=cfg.protocol, seed=seed,
                           net_type=cfg.net.type, conv_type=cfg.conv.type, status="running", run_dir=str(run_dir))
+    if cfg.test.before_train and checkpoint is None:
+        before = evaluate(raw_model, data.test_loader, device, limit_batches=settings.limit_eval_batches,
+                          mixed_precision=settings.mixed_precision, progress=settings.progress, desc="test")
+        logger.update_summary(test_accuracy_before_train=before["accuracy"])
+        if dist.is_main:
+            print(f"test accuracy before training: {before['accuracy']:.4f}")
     try:
         status = trainer.fit()
     except NonFiniteLossError as error:

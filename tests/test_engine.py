@@ -69,7 +69,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 # --- run files ---------------------------------------------------------------------------------------------
 def test_run_writes_metrics_summary_and_checkpoints(run_dir):
-    result = train(run_dir, "train.epochs=2")
+    result = train(run_dir, "train.epochs=2", "test.before_train=true")
     lines = metrics(run_dir)
     assert [line["epoch"] for line in lines] == [1, 2]  # one object per epoch
     for line in lines:
@@ -83,12 +83,21 @@ def test_run_writes_metrics_summary_and_checkpoints(run_dir):
     assert on_disk["best_test_accuracy"] == max(line["accuracy_test"] for line in lines)
     assert set(on_disk["kernel_sizes"]) == {"blocks.0.conv1", "blocks.0.conv2"}
     assert on_disk["wall_time_s"] > 0
+    assert 0 <= on_disk["test_accuracy_before_train"] <= 1  # test.before_train (an original key) is honoured
     assert result["test_accuracy"] == on_disk["test_accuracy"]
     last = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert last["epoch"] == 2 and last["global_step"] == 2 * STEPS_PER_EPOCH
     # The checkpoint holds the resolved config: enough to evaluate or resume without the command.
     assert last["config"]["net"]["no_hidden"] == 8 and last["config"]["dataset_params"]["synthetic"] is True
     assert load_checkpoint(run_dir / "checkpoints" / "best.pt")["epoch"] == on_disk["best_epoch"]
+
+
+def test_default_experiment_on_real_mnist1d(run_dir):
+    """`python run_experiment.py` with no arguments: FlexTCN on MNIST-1D (real data, generated offline
+    when missing), device=auto; shortened to a few batches."""
+    result = train(run_dir, "train.epochs=1", "train.limit_train_batches=3", "train.limit_eval_batches=2", base=[])
+    assert result["status"] == "completed" and result["dataset"] == "MNIST1D"
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["global_step"] == 3
 
 
 # --- resume ------------------------------------------------------------------------------------------------
@@ -148,6 +157,19 @@ def test_killed_run_resumed_equals_uninterrupted_run(tmp_path, monkeypatch):
     # train.resume=true with the same run directory (hydra.run.dir=<old run dir>).
     result = train(killed, "train.epochs=3", "train.resume=true")
     assert result["epochs_completed"] == 3 and result["status"] == "completed"
+    assert_same_run(reference, killed)
+
+
+def test_killed_run_with_augmentation_in_worker_processes_resumes_exactly(tmp_path, monkeypatch):
+    """2D FlexNet with random crops/flips done in a DataLoader worker process and dropout."""
+    base = [*FLEXNET_TINY, "dataset_params.num_workers=1", "train.epochs=2"]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    train(reference, base=base)
+    with monkeypatch.context() as patch:
+        kill_during_epoch(patch, epoch=1, after_batches=1)
+        with pytest.raises(Killed):
+            train(killed, base=base)
+    train(killed, "train.resume=true", base=base)
     assert_same_run(reference, killed)
 
 
