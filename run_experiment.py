@@ -10,7 +10,6 @@ Every key of the original FlexConv config is accepted (see cfg/config.yaml). Mul
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from omegaconf import DictConfig
 
 from engine.config import check_overrides_or_exit, validate_or_exit
 from engine.errors import report_errors
+from engine.runtime import hydra_outputs_of_this_rank
 
 
 @hydra.main(config_path="cfg", config_name="config", version_base=None)
@@ -30,16 +30,6 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     with report_errors():
         run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
-
-
-def hydra_outputs_of_this_rank(argv: list[str]) -> list[str]:
-    """Under torchrun every process runs Hydra, which creates a run directory (a second, empty one when
-    the clock ticks between the processes' starts) and writes .hydra/ there. Only rank 0 does; the other
-    ranks write nothing and take rank 0's run directory from the engine (engine.experiment.run)."""
-    if int(os.environ.get("RANK", "0")) == 0:
-        return argv
-    return [*argv, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-            "hydra/hydra_logging=disabled"]
 
 
 if __name__ == "__main__":

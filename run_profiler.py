@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from engine.config import check_overrides_or_exit
+from engine.config import check_overrides_or_exit, validate_or_exit
 from engine.errors import report_errors
 
 
@@ -26,6 +26,7 @@ from engine.errors import report_errors
 def main(cfg: DictConfig) -> None:
     from engine.profiler import run
 
+    validate_or_exit(cfg, entry="run_profiler")  # a bad value exits 2 like a misspelt key
     with report_errors():
         run(cfg, Path(HydraConfig.get().runtime.output_dir))
 

@@ -809,6 +809,13 @@ def config_warnings(cfg: Any) -> list[str]:
     unused("kernel.regularize_params.gauss_factor", cfg.kernel.regularize_params.gauss_factor, 0.5, "legacy, unused")
     unused("train.magnitude_reg", cfg.train.magnitude_reg, 0.0, "unused in the original too")
     unused("kernel.dim_linear", cfg.kernel.dim_linear, 0, "set automatically from the dataset (1 or 2)")
+    for key, default in (("in_ram", False), ("from_cache", False), ("memory_size", -1), ("mfcc", False),
+                         ("drop_rate", 0.0), ("seq_length", -1)):
+        unused(f"dataset_params.{key}", cfg.dataset_params[key], default,
+               "only for datasets of the original that this framework does not include")
+    for key, default in (("blur", False), ("resize_blur", False)):
+        unused(f"cross_res.{key}", cfg.cross_res[key], default, "the pre-resize Gaussian blur is not implemented "
+               "(no paper run used it)")
     if cfg.train.weight_decay > 0 and (cfg.conv.type not in CONTINUOUS_CONV_TYPES or cfg.net.type not in CK_NET_TYPES):
         notes.append(
             f"train.weight_decay={cfg.train.weight_decay} has no effect: it penalises the norm of sampled "

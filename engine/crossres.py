@@ -63,7 +63,7 @@ from .experiment import (build_data_from_cfg, build_regularizers, config_from_ch
                          finish_training, image_resolution, load_weights)
 from .logger import RunLogger
 from .optim import build_optimizer, build_schedule, describe_optimizer
-from .runtime import Dist, draw_seed, init_distributed, seed_everything
+from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, seed_everything
 from .trainer import LoopSettings, NonFiniteLossError, Trainer, evaluate, layer_statistics
 
 PHASES = ("source", "finetune")
@@ -325,6 +325,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
         print(f"note: {warning}")
     device = resolve_device(cfg.device)
     dist, device = init_distributed(device)
+    run_dir = broadcast_from_main(str(run_dir))  # under torchrun rank 0's directory holds the run (as run_experiment)
     return cross_resolution(cfg, Path(run_dir), overrides, device, dist)
 
 
@@ -344,7 +345,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
         print(f"resuming {run_dir} in {progress.where} (from {latest})")
     elif resumed_dir is not None:
         print(f"train.resume: no checkpoint in {resumed_dir} yet, starting a new run")
-    seed = draw_seed(int(cfg.seed))
+    seed = broadcast_from_main(draw_seed(int(cfg.seed)))  # seed=-1: every rank uses rank 0's draw
     OmegaConf.update(cfg, "seed", seed, merge=False)
     source_res, target_res = int(cfg.cross_res.source_res), int(cfg.cross_res.target_res)
     _note_replaced_keys(cfg)

@@ -68,3 +68,13 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         # Kernel sizes change during FlexConv training, so cuDNN autotuning would re-run for every new
         # shape; it is left off.
         torch.backends.cudnn.benchmark = False
+
+
+def hydra_outputs_of_this_rank(argv: list[str]) -> list[str]:
+    """Under torchrun every process runs Hydra, which creates a run directory (a second, empty one when
+    the clock ticks between the processes' starts) and writes .hydra/ there. Only rank 0 does; the other
+    ranks write nothing and take rank 0's run directory from the engine (engine.experiment.run)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        return argv
+    return [*argv, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
+            "hydra/hydra_logging=disabled"]
