@@ -350,7 +350,7 @@ def test_anti_aliasing_penalty_budget_and_gradient():
     from ckconv.nn.regularizers import filter_frequencies, nyquist_frequency
     layer = FlexConv(2, 2, data_dim=2, horizon=33)
     sines, gausses = filter_frequencies(layer.kernel_net, gauss_stddevs=2.0)
-    highest = float((sines + gausses).max())
+    highest = float((sines + gausses).max().detach())
     # a grid fine enough that every filter is below its budget f_N / (L + 1): no penalty
     fine = int(4 * 4 * highest) + 3
     assert anti_aliasing_penalty(layer, resolution=fine, factor=1.0) == 0
