@@ -93,8 +93,8 @@ def causal_fftconv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor |
 # --- choosing between the spatial and the FFT path ---------------------------------------------------
 # Measured on the 2-core development CPU with benchmarks/fft_crossover.py (forward + backward of one
 # layer, batch 64, 24 -> 24 channels); see the README section "Spatial vs FFT convolution".
-FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.84 at k=17 and 1.59 at k=25 (L=256); 2.06 at k=17 (L=1024)
-FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.34 at 16x16 and 2.05 at 32x32 inputs)
+FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.83 at k=17 and 1.94 at k=25 (L=256); 1.99 at k=17 (L=1024)
+FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.19 at 16x16 and 1.83 at 32x32 inputs)
 
 
 def prefer_fft(kernel_size: tuple[int, ...]) -> bool:
