@@ -158,7 +158,7 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         correct += float((outputs.argmax(dim=1) == labels).sum())
         count += batch
         total_aa += aa * batch
-        bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.4f}")
+        bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.4f}", refresh=False)
     bar.close()
     metrics = {"loss_train": total_loss / max(count, 1), "accuracy_train": correct / max(count, 1),
                "lr": optimizer.param_groups[0]["lr"]}
