@@ -18,10 +18,7 @@ from .functional import convolve
 from .kernelnets import KERNEL_TYPES, build_kernel_net
 from .mask import crop_starts, effective_sigma, gaussian_mask
 
-FFT_CHOICES = (True, False, "auto")
-
-
-def _check_channels(in_channels, out_channels) -> None:
+def check_channels(in_channels, out_channels) -> None:
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} is not valid; allowed: a positive int")
@@ -33,11 +30,11 @@ def _check_data_dim(data_dim) -> None:
 
 
 def _parse_use_fft(use_fft):
-    if isinstance(use_fft, str) and use_fft.lower() in ("true", "false", "auto"):
-        use_fft = {"true": True, "false": False, "auto": "auto"}[use_fft.lower()]
-    if use_fft not in FFT_CHOICES or (use_fft is not True and use_fft is not False and use_fft != "auto"):
-        raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
-    return use_fft
+    if isinstance(use_fft, str):
+        use_fft = {"true": True, "false": False, "auto": "auto"}.get(use_fft.lower(), use_fft)
+    if use_fft is True or use_fft is False or use_fft == "auto":  # `is`: 1 / 0 are not accepted as booleans
+        return use_fft
+    raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
 
 
 class CKConv(nn.Module):
@@ -76,7 +73,7 @@ class CKConv(nn.Module):
                  kernel_activation: str = "ReLU", sampling_rate_norm: float = 1.0, bias: bool = True,
                  use_fft=False, _init_spatial_center: float = 0.0):
         super().__init__()
-        _check_channels(in_channels, out_channels)
+        check_channels(in_channels, out_channels)
         _check_data_dim(data_dim)
         if kernel_type not in KERNEL_TYPES:
             raise ValueError(f"kernel_type={kernel_type!r} is not valid; allowed: {', '.join(KERNEL_TYPES)}")

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
+from .ckconv import check_channels
+
 
 def hermite(n: int, t: torch.Tensor) -> torch.Tensor:
     """Physicists' Hermite polynomial ``H_n(t)`` by the recurrence ``H_{k+1} = 2t H_k - 2k H_{k-1}``."""
@@ -58,9 +60,7 @@ class SRFConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, order: int = 4,
                  init_k: float = 2.0, init_scale: float = 0.0, scale_sigma: float = 0.0):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} is not valid; allowed: a positive int")
+        check_channels(in_channels, out_channels)
         if data_dim != 2:
             raise ValueError(f"SRFConv data_dim={data_dim!r} is not valid; allowed: 2")
         if order < 0:
