@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from engine.config import check_overrides_or_exit, validate_or_exit
+from config import check_overrides_or_exit, explicit_keys, validate_or_exit
 from engine.errors import report_errors
 from engine.runtime import hydra_outputs_of_this_rank
 
@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> None:
         validate_or_exit(cfg, entry="run_crossres")  # a bad value exits 2 like a misspelt key
     hydra_cfg = HydraConfig.get()
     with report_errors():
-        run(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        run(cfg, Path(hydra_cfg.runtime.output_dir), explicit_keys(hydra_cfg.overrides.task))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from engine.config import check_overrides_or_exit, validate_or_exit
+from config import check_overrides_or_exit, validate_or_exit
 from engine.errors import report_errors
 
 

@@ -1,5 +1,5 @@
 """Shared trainer package: training loop, evaluation, optimisers, checkpoints, logging.
 
-Submodules are imported explicitly (``from engine.config import ...``); this file stays minimal so
+Submodules are imported explicitly (``from engine.build import ...``); this file stays minimal so
 that importing the config schema does not pull in torch or W&B.
 """

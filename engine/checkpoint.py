@@ -2,8 +2,9 @@
 
 A checkpoint is a dict with ``format`` (``CHECKPOINT_FORMAT``), ``model``, ``optimizer``, ``schedule``,
 ``epoch`` (epochs completed), ``global_step``, ``best`` (best-epoch metrics), ``rng`` (torch / numpy /
-python / cuda states), ``config`` (the resolved config as a plain dict), ``data_state`` (pMNIST
-permutation, npCIFAR10 noise), ``wandb_id`` and ``extra`` (e.g. the cross-resolution phase).
+python / cuda states), ``config`` (the resolved config of the phase as a plain dict), ``data_state`` (pMNIST
+permutation, npCIFAR10 noise), ``wandb_id``, ``elapsed_s`` (training wall time so far) and, in checkpoints of
+``run_crossres.py``, ``crossres`` (a :class:`CrossResState`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pickle
 import random
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,29 @@ CHECKPOINT_FORMAT = "flexconv-checkpoint-v1"
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that is missing, corrupt, or not one of ours."""
+
+
+@dataclass
+class CrossResState:
+    """Where a cross-resolution run stands, stored in every checkpoint ``run_crossres.py`` writes.
+
+    ``config`` is the whole run's config (each phase's config derives from it), so a resume needs no command
+    line; ``source`` holds the finished source phase's results (test accuracy, epochs, ...), ``ootb`` the
+    out-of-the-box result at the target resolution; ``complete`` marks ``source_model.pt``.
+    """
+
+    phase: str                   # "source" | "finetune"
+    config: dict
+    source: dict | None = None
+    ootb: dict | None = None
+    complete: bool = False
+
+    @classmethod
+    def of(cls, checkpoint: dict, path) -> "CrossResState":
+        state = checkpoint.get("crossres")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} has no cross-resolution state; it was not written by run_crossres.py")
+        return cls(**state)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:

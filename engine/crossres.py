@@ -1,4 +1,4 @@
-"""Cross-resolution runs of ``run_crossres.py`` (spec 12.1): train at ``cross_res.source_res``, test out of
+"""Cross-resolution runs of ``run_crossres.py``: train at ``cross_res.source_res``, test out of
 the box at ``cross_res.target_res``, fine-tune there for ``cross_res.finetune_epochs``.
 
 Phases (one run directory; each training phase keeps its own checkpoints)::
@@ -53,18 +53,18 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ckconv import CKConv, SRFConv
+from config import ConfigError, config_warnings, validate_config
+from config.choices import CK_NET_TYPES, CONTINUOUS_CONV_TYPES, parse_resize, parse_resume
 from datasets import dataset_meta, get_dataset_spec, list_datasets
-from models import build_model, count_parameters
+from models import count_parameters
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import (CK_NET_TYPES, CONTINUOUS_CONV_TYPES, ConfigError, config_warnings, resolve_device,
-                     validate_config)
-from .experiment import (build_data_from_cfg, build_regularizers, config_from_checkpoint, describe_model,
-                         finish_training, image_resolution, load_weights)
+from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, config_from_checkpoint, describe_model,
+                    input_meta, load_weights)
+from .checkpoint import CheckpointError, CrossResState, load_checkpoint, save_checkpoint
+from .experiment import finish_training
 from .logger import RunLogger
-from .optim import build_optimizer, build_schedule, describe_optimizer
-from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, seed_everything
-from .trainer import LoopSettings, NonFiniteLossError, Trainer, evaluate, layer_statistics
+from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
+from .trainer import NonFiniteLossError, Trainer, evaluate, layer_statistics
 
 PHASES = ("source", "finetune")
 SOURCE_MODEL = "source_model.pt"  # written when the source phase is finished (the original's final_source_res_model.pt)
@@ -216,9 +216,10 @@ class Progress:
 
 def find_run_dir(resume, run_dir: Path) -> Path | None:
     """Run directory named by ``train.resume`` (None = no resume)."""
-    if resume in (False, None, "false", "False", ""):
+    resume = parse_resume(resume)
+    if resume is False:
         return None
-    if resume in (True, "true", "True"):
+    if resume is True:
         return run_dir
     path = Path(str(resume))
     if path.is_file():
@@ -249,7 +250,7 @@ def find_progress(run_dir: Path) -> Progress:
 # --- one training phase ----------------------------------------------------------------------------------
 @dataclass
 class RunContext:
-    base: DictConfig          # the crossres config (stored in every checkpoint's extra for resuming)
+    base: DictConfig          # the crossres config (stored in every checkpoint's CrossResState for resuming)
     run_dir: Path
     device: torch.device
     dist: Dist
@@ -261,39 +262,17 @@ class RunContext:
         return OmegaConf.to_container(self.base, resolve=True)
 
 
-def loop_settings(cfg, seed: int, progress: bool, extra: dict) -> LoopSettings:
-    train = cfg.train
-    return LoopSettings(
-        epochs=int(train.epochs), seed=seed, dropout_in=float(cfg.net.dropout_in), grad_clip=float(train.grad_clip),
-        mixed_precision=bool(train.mixed_precision), early_stop_patience=int(train.early_stop_patience),
-        limit_train_batches=int(train.limit_train_batches), limit_eval_batches=int(train.limit_eval_batches),
-        report_top5=bool(train.report_top5_acc), progress=progress, extra_checkpoint=extra)
-
-
 def train_phase(ctx: RunContext, phase: str, cfg: DictConfig, raw_model, data, *, checkpoint: dict | None,
-                step_offset: int, extra: dict) -> tuple[Trainer, str, dict]:
+                step_offset: int, source: dict | None = None, ootb: dict | None = None) -> tuple[Trainer, str, dict]:
     """Train one phase with the engine's Trainer (or continue it from ``checkpoint``); returns the trainer,
-    its stop reason and the test result of the phase's best-validation weights (loaded into the model)."""
+    its stop reason and the test result of the phase's best-validation weights (loaded into the model).
+    Every phase gets a fresh optimiser and schedule (warm-up again, as the original)."""
     phase_dir = ctx.run_dir / phase
-    model = raw_model
-    if ctx.dist.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(
-            raw_model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    optimizer = build_optimizer(raw_model, cfg.train)  # fresh for every phase: warm-up again, as the original
-    steps_per_epoch = len(data.train_loader)
-    if cfg.train.limit_train_batches >= 0:
-        steps_per_epoch = min(steps_per_epoch, int(cfg.train.limit_train_batches))
-    schedule = build_schedule(optimizer, cfg.train, steps_per_epoch)
-    if ctx.dist.is_main:
-        print(describe_optimizer(optimizer))
-    settings = loop_settings(cfg, ctx.seed, ctx.dist.is_main, {"phase": phase, "crossres_config": ctx.resolved_base,
-                                                                **extra})
+    state = CrossResState(phase=phase, config=ctx.resolved_base, source=source, ootb=ootb)
     logger = PhaseLogger(ctx.logger, phase)
-    trainer = Trainer(model=model, raw_model=raw_model, optimizer=optimizer, schedule=schedule, data=data,
-                      regularizers=build_regularizers(cfg, data.meta), settings=settings, device=ctx.device,
-                      logger=logger, checkpoint_dir=phase_dir / "checkpoints",
-                      config=OmegaConf.to_container(cfg, resolve=True), is_main=ctx.dist.is_main,
-                      step_offset=step_offset)
+    trainer = build_trainer(cfg, raw_model=raw_model, data=data, device=ctx.device, dist=ctx.dist, logger=logger,
+                            checkpoint_dir=phase_dir / "checkpoints", seed=ctx.seed, step_offset=step_offset,
+                            crossres=state)
     if checkpoint is not None:
         trainer.restore(checkpoint)
         logger.truncate_metrics(trainer.epoch)
@@ -303,18 +282,18 @@ def train_phase(ctx: RunContext, phase: str, cfg: DictConfig, raw_model, data, *
         ctx.logger.update_summary(status="diverged", phase=phase, error=str(error))
         ctx.logger.finish()
         raise
-    final = finish_training(trainer, raw_model, data, ctx.device, settings, logger, phase_dir)
+    final = finish_training(trainer, raw_model, data, ctx.device, trainer.settings, logger, phase_dir)
     logger.update_summary(status=status)
     return trainer, status, final
 
 
 # --- entry points ----------------------------------------------------------------------------------------
-def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
+def run(cfg: DictConfig, run_dir: Path, explicit: list[str] = ()) -> dict:
     """``run_crossres.py``: the cross-resolution protocol, or checkpoint evaluation at several resolutions."""
     if len(cfg.cross_res.eval_resolutions) > 0:
         validate_config(cfg)
         device = resolve_device(cfg.device)
-        return evaluate_at_resolutions(cfg, Path(run_dir), overrides, device)
+        return evaluate_at_resolutions(cfg, Path(run_dir), list(explicit), device)
     validate_config(cfg, entry="run_crossres")
     if not cfg.train.do:
         raise ConfigError("train.do=False is invalid for run_crossres.py, which trains; to evaluate a checkpoint at "
@@ -326,20 +305,18 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
     device = resolve_device(cfg.device)
     dist, device = init_distributed(device)
     run_dir = broadcast_from_main(str(run_dir))  # under torchrun rank 0's directory holds the run (as run_experiment)
-    return cross_resolution(cfg, Path(run_dir), overrides, device, dist)
+    return cross_resolution(cfg, Path(run_dir), list(explicit), device, dist)
 
 
-def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], device: torch.device, dist: Dist) -> dict:
+def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist) -> dict:
     started = time.time()
     resumed_dir = find_run_dir(cfg.train.resume, run_dir)
     progress = find_progress(resumed_dir) if resumed_dir is not None else Progress(run_dir)
     latest = progress.latest()
     latest_checkpoint = load_checkpoint(latest) if latest is not None else None
     if latest_checkpoint is not None:
-        stored = latest_checkpoint.get("extra", {}).get("crossres_config")
-        if stored is None:
-            raise CheckpointError(f"{latest} has no cross-resolution config; it was not written by run_crossres.py")
-        cfg = config_from_checkpoint(stored, cfg, overrides)
+        stored = CrossResState.of(latest_checkpoint, latest).config
+        cfg = config_from_checkpoint(stored, cfg, explicit)
         validate_config(cfg, entry="run_crossres")
         run_dir = progress.run_dir
         print(f"resuming {run_dir} in {progress.where} (from {latest})")
@@ -359,8 +336,8 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
 
     # --- source phase ------------------------------------------------------------------------------------
     source_cfg = phase_config(cfg, "source")
-    meta = dataset_meta(cfg.dataset, resolution=source_res)
-    model = build_model(source_cfg, meta.data_dim, meta.in_channels, meta.num_classes).to(device)
+    meta = input_meta(source_cfg)
+    model = build_model_from_cfg(source_cfg, meta, device)
     no_params = count_parameters(model)
     if dist.is_main:
         print(f"cross-resolution {source_res} -> {target_res}: model {cfg.net.type} / {cfg.conv.type} on {meta.name}, "
@@ -375,11 +352,11 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
     if finetune_checkpoint is not None:
         # Killed while fine-tuning: the source and OOTB results travel in the fine-tuning checkpoints and
         # the weights come back with Trainer.restore below.
-        source = finetune_checkpoint["extra"]["source"]
+        source = CrossResState.of(finetune_checkpoint, progress.finetune_last).source
     elif progress.source_model is not None:
         source_state = load_checkpoint(progress.source_model)
         model.load_state_dict(source_state["model"])
-        source = source_state["extra"]["source"]
+        source = CrossResState.of(source_state, progress.source_model).source
         print(f"source phase already done ({source['epochs_completed']} epochs, test accuracy "
               f"{source['accuracy']:.4f}); not retraining it")
     else:
@@ -391,7 +368,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
         logger.update_summary(status="running", phase="source")
         _banner(dist, f"source phase: {int(source_cfg.train.epochs)} epochs at {source_res}x{source_res}")
         trainer, status, final = train_phase(ctx, "source", source_cfg, model, source_data,
-                                             checkpoint=source_checkpoint, step_offset=0, extra={})
+                                             checkpoint=source_checkpoint, step_offset=0)
         source = {"accuracy": final["test_accuracy"], "loss": final["test_loss"], "status": status,
                   "epochs_completed": trainer.epoch, "best_epoch": trainer.best.epoch,
                   "best_test_accuracy": trainer.best.best_test_accuracy, "elapsed_s": trainer.elapsed_s}
@@ -410,7 +387,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
     if uses_kernel_grid(cfg) and set(grids.values()) != {target_res + 1}:
         raise RuntimeError(f"kernel grids after moving to {target_res}: {grids}; expected {target_res + 1} everywhere")
     if finetune_checkpoint is not None:
-        ootb = finetune_checkpoint["extra"]["ootb"]
+        ootb = CrossResState.of(finetune_checkpoint, progress.finetune_last).ootb
     else:
         _banner(dist, f"out-of-the-box test at {target_res}x{target_res}")
         test = evaluate(model, target_data.test_loader, device, limit_batches=int(cfg.train.limit_eval_batches),
@@ -436,7 +413,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, overrides: list[str], devic
     _banner(dist, f"fine-tuning: {int(finetune_cfg.train.epochs)} epochs at {target_res}x{target_res}")
     trainer, status, final = train_phase(ctx, "finetune", finetune_cfg, model, target_data,
                                          checkpoint=finetune_checkpoint, step_offset=source_epochs,
-                                         extra={"source": source, "ootb": ootb})
+                                         source=source, ootb=ootb)
     total_epochs = source_epochs + trainer.epoch
     results = {"source_accuracy": source["accuracy"], "ootb_accuracy": ootb["accuracy"], "ootb_difference": difference,
                "final_accuracy": final["test_accuracy"], "final_best_test_accuracy": trainer.best.best_test_accuracy,
@@ -481,7 +458,7 @@ def _save_source_model(ctx: RunContext, source: dict) -> None:
     checkpoints = ctx.run_dir / "source" / "checkpoints"
     state = load_checkpoint(checkpoints / "best.pt")
     state.pop("format", None)
-    state["extra"] = {**state.get("extra", {}), "phase": "source", "complete": True, "source": source}
+    state["crossres"] = {**state["crossres"], "complete": True, "source": source}
     save_checkpoint(state, checkpoints / SOURCE_MODEL)
 
 
@@ -497,7 +474,7 @@ def _results_table(source_res: int, target_res: int, results: dict) -> str:
 
 
 # --- one checkpoint at several resolutions ------------------------------------------------------------------
-def evaluate_at_resolutions(cfg: DictConfig, run_dir: Path, overrides: list[str], device: torch.device) -> dict:
+def evaluate_at_resolutions(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device) -> dict:
     """Test one trained checkpoint at every resolution of ``cross_res.eval_resolutions`` (no training).
 
     The model is rebuilt from the checkpoint's config and moved from its training resolution (the
@@ -511,13 +488,12 @@ def evaluate_at_resolutions(cfg: DictConfig, run_dir: Path, overrides: list[str]
                           f"pass pretrained=True pretrained_params.filepath=PATH (e.g. <run>/finetune/checkpoints/best.pt)")
     resolutions = [int(r) for r in cfg.cross_res.eval_resolutions]  # from this command, not the checkpoint
     checkpoint = load_checkpoint(path)
-    cfg = config_from_checkpoint(checkpoint["config"], cfg, overrides)
+    cfg = config_from_checkpoint(checkpoint["config"], cfg, explicit)
     validate_config(cfg)
     native = native_resolution(cfg)
-    trained = image_resolution(cfg) or native
+    trained = parse_resize(cfg.cross_res.resize) or native
     seed_everything(int(cfg.seed))
-    meta = dataset_meta(cfg.dataset)
-    model = build_model(cfg, meta.data_dim, meta.in_channels, meta.num_classes).to(device)
+    model = build_model_from_cfg(cfg, input_meta(cfg), device)
     print(f"evaluating {path} (trained at {trained}x{trained}) at resolutions {resolutions}")
     rows = []
     for resolution in resolutions:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datasets import DatasetNotAvailableError
 
 from .checkpoint import CheckpointError
-from .config import ConfigError
+from config import ConfigError
 from .trainer import NonFiniteLossError
 
 USER_ERRORS = (ConfigError, CheckpointError, DatasetNotAvailableError, NonFiniteLossError)

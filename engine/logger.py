@@ -120,6 +120,24 @@ class RunLogger:
             handle.write(json.dumps(_jsonable(metrics), sort_keys=True) + "\n")
         self._wandb_call("log", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, step=step)
 
+    def log_images(self, images: dict[str, Path], step: int | None = None) -> None:
+        """Log PNG files to W&B as ``wandb.Image`` under the given keys (e.g. ``figures/kernels``).
+
+        Does nothing when W&B is off. Missing files are skipped (a figure that could not be drawn);
+        a W&B error is reported once and turns W&B off, as for every other W&B call.
+        """
+        if self.wandb_run is None:
+            return
+        try:
+            import wandb
+
+            payload = {key: wandb.Image(str(path)) for key, path in images.items() if Path(path).is_file()}
+        except Exception as error:
+            self._warn_once(error)
+            return
+        if payload:
+            self._wandb_call("log", payload, step=step)
+
     def update_summary(self, **values) -> None:
         if not self.enabled:
             return

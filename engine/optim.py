@@ -1,4 +1,4 @@
-"""Optimiser with tag-based parameter groups, and learning-rate schedules (spec 10.2-10.3).
+"""Optimiser with tag-based parameter groups, and learning-rate schedules .
 
 Groups come from the layers' own tags (``ckconv.nn.group_parameters_by_tag``): FlexConv mask parameters
 get ``train.mask_params_lr_factor * lr`` and learnable SIREN omega_0's ``train.omega_0_lr_factor * lr``.
@@ -13,9 +13,8 @@ import torch
 from torch.optim import lr_scheduler
 
 from ckconv.nn import group_parameters_by_tag
+from config.choices import OPTIMIZERS, SCHEDULERS, parse_scheduler
 
-OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
-SCHEDULERS = ("", "none", "cosine", "multistep", "plateau", "exponential")
 COSINE_ETA_MIN = 1e-6  # the original's eta_min, applied to every group
 
 
@@ -122,16 +121,16 @@ def warmup_cosine_factors(optimizer: torch.optim.Optimizer, warmup_steps: int, t
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, train_cfg, steps_per_epoch: int) -> Schedule:
-    """Schedules of spec 10.3, with the length taken from the actual loader (no hard-coded dataset sizes).
+    """Schedules, with the length taken from the actual loader (no hard-coded dataset sizes).
 
     Warm-up (``scheduler_params.warmup_epochs > 0``, ``W`` = that many epochs of iterations) is linear per
     iteration: step ``t`` uses ``lr * t / W``. Cosine then anneals per iteration to 1e-6 over the remaining
     iterations (see :func:`warmup_cosine_factors`). A run shorter than its warm-up simply ends inside it.
     The other schedules step per epoch (or on the validation accuracy) after the warm-up.
     """
-    name = train_cfg.scheduler or "none"
+    name = parse_scheduler(train_cfg.scheduler)
     if name not in SCHEDULERS:
-        raise ValueError(f"train.scheduler={name!r} is not valid; allowed: {', '.join(s for s in SCHEDULERS if s)}")
+        raise ValueError(f"train.scheduler={name!r} is not valid; allowed: {', '.join(SCHEDULERS)}")
     params = train_cfg.scheduler_params
     epochs = int(train_cfg.epochs)
     total_steps = max(1, epochs * steps_per_epoch)

@@ -1,7 +1,7 @@
-"""``run_profiler.py``: build any configured model and time or profile it on synthetic inputs (spec 12.2).
+"""``run_profiler.py``: build any configured model and time or profile it on synthetic inputs.
 
-The model is built exactly as ``run_experiment.py`` builds it (same config, ``models.build_model``) with the
-input shape from ``datasets.dataset_meta`` - no dataset files are read (``profile.data_mode=fake``, the
+The model, its input shape and its loss are built exactly as ``run_experiment.py`` builds them
+(``engine.build``, ``engine.trainer.training_loss``) - no dataset files are read (``profile.data_mode=fake``, the
 default). Inputs are ``torch.randn(train.batch_size, *input_shape)`` with random labels: 1D or 2D, with the
 dataset's channel count (the original always fed 3-channel images).
 
@@ -39,36 +39,29 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from ckconv import CKConv, FlexConv
-from datasets import DatasetMeta, dataset_meta
-from models import build_model, count_parameters, kernel_sizes
+from config import validate_config
+from datasets import DatasetMeta
+from models import count_parameters, kernel_sizes
 
+from .build import build_data_from_cfg, build_model_from_cfg, build_regularizers, input_meta, load_weights
 from .checkpoint import load_checkpoint
-from .config import ConfigError, resolve_device, validate_config
-from .experiment import build_data_from_cfg, build_regularizers, image_resolution, load_weights
 from .logger import write_json
-from .runtime import Dist, seed_everything
-from .trainer import autocast_context
+from .runtime import Dist, resolve_device, seed_everything
+from .trainer import Regularizers, autocast_context, training_loss
 
 TABLE_ROWS = 30
 
 
 # --- inputs ---------------------------------------------------------------------------------------------
-def input_meta(cfg) -> DatasetMeta:
-    """Shape of one sample: the dataset's, resized by ``cross_res.resize`` or ``profile.data_shape``."""
-    params = cfg.dataset_params
+def profiled_meta(cfg) -> DatasetMeta:
+    """Shape of one sample: the dataset's (resized as training resizes it), or ``profile.data_shape``."""
+    meta = input_meta(cfg)
     size = int(cfg.profile.data_shape)
-    options = dict(permuted=bool(params.permuted), noise_padded=bool(params.noise_padded))
-    try:
-        # cross_res.resize is applied as training applies it (and rejected for sequences, as there)
-        meta = dataset_meta(cfg.dataset, resolution=image_resolution(cfg), **options)
-        if size and meta.data_dim == 2:
-            return dataset_meta(cfg.dataset, resolution=size, **options)
-    except ValueError as error:
-        raise ConfigError(f"dataset={cfg.dataset!r}: {error}") from None
+    if size and meta.data_dim == 2:
+        return input_meta(cfg, resolution=size)
     if size:  # sequences: data_shape is the sequence length
         return DatasetMeta(meta.name, 1, meta.in_channels, meta.num_classes, (meta.in_channels, size))
     return meta
@@ -94,7 +87,7 @@ def dataset_batches(cfg, device, count: int) -> list[tuple[torch.Tensor, torch.T
 
 # --- model -----------------------------------------------------------------------------------------------
 def build_profiled_model(cfg, meta: DatasetMeta, device, first_batch: torch.Tensor) -> torch.nn.Module:
-    model = build_model(cfg, meta.data_dim, meta.in_channels, meta.num_classes).to(device)
+    model = build_model_from_cfg(cfg, meta, device)
     if cfg.pretrained:
         path = cfg.pretrained_params.filepath
         load_weights(model, load_checkpoint(path)["model"], bool(cfg.pretrained_strict), path)
@@ -144,28 +137,21 @@ class Steps:
     def _batch(self, i: int):
         return self.batches[i % len(self.batches)]
 
-    def _loss(self, inputs, labels, with_regularizers: bool):
-        with autocast_context(self.device, self.mixed_precision):
-            loss = F.cross_entropy(self.model(inputs).float(), labels)
-        if with_regularizers:
-            loss = loss + self.regularizers(self.model)[0]
-        return loss
-
     def train_forward(self, i: int) -> None:
         inputs, _ = self._batch(i)
         if self.dropout_in > 0:
-            inputs = F.dropout(inputs, p=self.dropout_in, training=True)
+            inputs = torch.nn.functional.dropout(inputs, p=self.dropout_in, training=True)
         with torch.enable_grad(), autocast_context(self.device, self.mixed_precision):
             self.model(inputs)
 
     def train_step(self, i: int) -> None:
-        """Forward, loss (with the run's kernel-norm / anti-aliasing terms) and backward; no optimiser step."""
+        """Forward, the training loss (with the run's regularisers) and backward; no optimiser step."""
         inputs, labels = self._batch(i)
-        if self.dropout_in > 0:
-            inputs = F.dropout(inputs, p=self.dropout_in, training=True)
         self.model.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            self._loss(inputs, labels, True).backward()
+            loss, _, _ = training_loss(self.model, self.model, inputs, labels, self.regularizers, self.device,
+                                       mixed_precision=self.mixed_precision, dropout_in=self.dropout_in)
+            loss.backward()
 
     def eval_forward(self, i: int) -> None:
         with torch.no_grad(), autocast_context(self.device, self.mixed_precision):
@@ -176,10 +162,13 @@ class Steps:
         self.eval_forward(i)
 
     def eval_step(self, i: int) -> None:
+        """Forward + backward in eval mode (plain cross-entropy: no dropout, no regularisers)."""
         inputs, labels = self._batch(i)
         self.model.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            self._loss(inputs, labels, False).backward()
+            loss, _, _ = training_loss(self.model, self.model, inputs, labels, Regularizers(), self.device,
+                                       mixed_precision=self.mixed_precision)
+            loss.backward()
 
 
 def _ms(times: list[float]) -> float:
@@ -289,7 +278,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     seed_everything(int(cfg.seed) if int(cfg.seed) >= 0 else 0, bool(cfg.deterministic))
     prof = cfg.profile
     n, warmup, batch_size = int(prof.n_batches), int(prof.warmup_batches), int(cfg.train.batch_size)
-    meta = input_meta(cfg)
+    meta = profiled_meta(cfg)
     if prof.data_mode == "dataset":
         batches = dataset_batches(cfg, device, n + warmup)
         meta = DatasetMeta(meta.name, meta.data_dim, meta.in_channels, meta.num_classes,

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from config import ConfigError
+from config.choices import DEVICES, format_allowed
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,31 @@ class Dist:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(device: str) -> torch.device:
+    """``device`` key -> ``torch.device``. ``auto`` picks CUDA when available, else CPU.
+
+    Raises:
+        ConfigError: for ``cuda`` / ``cuda:N`` without CUDA or with a GPU index out of range.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", str(device))
+    if not match:
+        raise ConfigError(f"device={device!r} is invalid: allowed values are {format_allowed(DEVICES)}")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={device} was requested but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False). Use device=cpu, or device=auto to pick CUDA when present.")
+    index = int(match.group(1) or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(f"device={device} is invalid: this machine has {count} CUDA device(s) "
+                          f"(cuda:0..cuda:{count - 1})")
+    return torch.device(device)
 
 
 def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from ckconv import FlexConv
 from ckconv.nn import anti_aliasing_penalty, kernel_norm_penalty
 from models import kernel_sizes
 
-from .checkpoint import CheckpointError, rng_state, save_checkpoint
+from .checkpoint import CheckpointError, CrossResState, rng_state, save_checkpoint
 from .optim import Schedule
 from .runtime import broadcast_from_main
 
@@ -87,7 +87,6 @@ class LoopSettings:
     limit_eval_batches: int = -1
     report_top5: bool = False
     progress: bool = True
-    extra_checkpoint: dict = field(default_factory=dict)
 
 
 def autocast_context(device: torch.device, enabled: bool):
@@ -121,6 +120,19 @@ def _n_batches(loader, limit: int) -> int:
     return len(loader) if limit < 0 else min(limit, len(loader))
 
 
+def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, regularizers: Regularizers,
+                  device: torch.device, *, mixed_precision: bool = False, dropout_in: float = 0.0):
+    """The training objective of one batch: input dropout, cross-entropy (under autocast when enabled) plus
+    the regularisers of ``raw_model``. Returns ``(loss, outputs, anti-aliasing part)``."""
+    if dropout_in > 0:
+        inputs = F.dropout(inputs, p=dropout_in, training=True)
+    with autocast_context(device, mixed_precision):
+        outputs = model(inputs)
+        loss = F.cross_entropy(outputs.float(), labels)
+    extra, aa = regularizers(raw_model)
+    return loss + extra, outputs, aa
+
+
 def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, settings: LoopSettings,
                     device: torch.device, epoch: int, global_step: int, raw_model=None) -> tuple[dict, int]:
     """One pass over the training loader; returns (metrics, global_step)."""
@@ -133,14 +145,9 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
                dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
     for step_in_epoch, (inputs, labels) in enumerate(bar, start=1):
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if settings.dropout_in > 0:
-            inputs = F.dropout(inputs, p=settings.dropout_in, training=True)
         optimizer.zero_grad(set_to_none=True)
-        with autocast_context(device, settings.mixed_precision):
-            outputs = model(inputs)
-            loss = F.cross_entropy(outputs.float(), labels)
-        extra, aa = regularizers(raw_model)
-        loss = loss + extra
+        loss, outputs, aa = training_loss(model, raw_model, inputs, labels, regularizers, device,
+                                          mixed_precision=settings.mixed_precision, dropout_in=settings.dropout_in)
         if not _finite_on_every_rank(loss):
             value = float(loss.detach())
             value = value if not math.isfinite(value) else "non-finite in another process"
@@ -214,13 +221,26 @@ def _all_reduce_mean(metrics: dict, count: float) -> dict:
 
 
 def layer_statistics(model: torch.nn.Module) -> dict:
-    """Learned kernel size of every FlexConv/SRF layer and the mask sigmas of every FlexConv."""
+    """What the layers learned, small enough for every metrics.jsonl line (engine/figures.py plots it).
+
+    ``kernel_sizes``: {layer: taps per dimension, or None} of every FlexConv/SRF layer; for every FlexConv
+    with a mask ``mask_sigmas`` and ``mask_means`` ({layer: one value per dimension, on the kernel's
+    [-1, 1] grid}); for every SRF (N-Jet) layer ``srf_scales`` ({layer: sigma in pixels}). A key without
+    layers is left out.
+    """
+    from ckconv import SRFConv
+
     stats = {"kernel_sizes": {name: list(size) if size is not None else None
                               for name, size in kernel_sizes(model).items()}}
-    sigmas = {name: [round(float(s), 5) for s in module.mask_sigma]
-              for name, module in model.named_modules() if isinstance(module, FlexConv) and module.mask_params is not None}
-    if sigmas:
-        stats["mask_sigmas"] = sigmas
+    masked = [(name, module) for name, module in model.named_modules()
+              if isinstance(module, FlexConv) and module.mask_params is not None]
+    if masked:
+        stats["mask_sigmas"] = {name: [round(float(s), 5) for s in module.mask_sigma] for name, module in masked}
+        stats["mask_means"] = {name: [round(float(m), 5) for m in module.mask_mean] for name, module in masked}
+    scales = {name: round(float(module.sigma().detach()), 5)
+              for name, module in model.named_modules() if isinstance(module, SRFConv)}
+    if scales:
+        stats["srf_scales"] = scales
     return stats
 
 
@@ -229,7 +249,7 @@ class Trainer:
 
     def __init__(self, *, model, raw_model, optimizer, schedule: Schedule, data, regularizers: Regularizers,
                  settings: LoopSettings, device: torch.device, logger, checkpoint_dir: Path, config: dict,
-                 is_main: bool = True, step_offset: int = 0):
+                 is_main: bool = True, step_offset: int = 0, crossres: CrossResState | None = None):
         self.model, self.raw_model = model, raw_model
         self.optimizer, self.schedule = optimizer, schedule
         self.data, self.regularizers, self.settings = data, regularizers, settings
@@ -237,6 +257,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.config, self.is_main = config, is_main
         self.step_offset = step_offset  # W&B step of epoch 0 (cross-resolution phases continue the steps)
+        self.crossres = crossres
         self.best = BestState()
         self.epoch = 0
         self.global_step = 0
@@ -249,7 +270,8 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
             "best": vars(self.best).copy(), "rng": rng_state(), "config": self.config,
             "data_state": dict(self.data.state), "wandb_id": self.logger.wandb_id,
-            "extra": dict(self.settings.extra_checkpoint), "elapsed_s": self.elapsed_s,
+            "elapsed_s": self.elapsed_s,
+            **({"crossres": asdict(self.crossres)} if self.crossres is not None else {}),
         }
 
     def restore(self, checkpoint: dict) -> None:

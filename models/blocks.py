@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import config as C
 from .layers import make_conv, make_norm, nonlinearity
 
 
@@ -22,7 +21,7 @@ class _ResidualBlockBase(nn.Module):
         self.conv1 = make_conv(cfg, in_channels, out_channels, data_dim)
         self.norm1 = make_norm(cfg, out_channels, data_dim)
         self.act1 = act()
-        self.dropout = nn.Dropout(float(C.get(cfg, "net.dropout")))
+        self.dropout = nn.Dropout(float(cfg.net.dropout))
         self.conv2 = make_conv(cfg, out_channels, out_channels, data_dim)
         self.norm2 = make_norm(cfg, out_channels, data_dim)
         self.act2 = act()

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import config as C
 from .blocks import ResNetBlock
 from .layers import check_config, make_conv, make_norm, nonlinearity
 from .registry import register_model
@@ -32,9 +31,9 @@ class FlexNet(nn.Module):
             raise ValueError(f"net.type=ResNet supports data_dim 1 or 2, got {data_dim!r}")
         check_config(cfg, data_dim)
         self.data_dim = data_dim
-        hidden = int(C.get(cfg, "net.no_hidden"))
-        widths = block_widths(hidden, C.get(cfg, "net.block_width_factors"),
-                              int(C.get(cfg, "net.no_blocks")))
+        hidden = int(cfg.net.no_hidden)
+        widths = block_widths(hidden, cfg.net.block_width_factors,
+                              int(cfg.net.no_blocks))
 
         self.stem = nn.Sequential(
             make_conv(cfg, in_channels, hidden, data_dim),

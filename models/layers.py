@@ -13,16 +13,7 @@ from torch import nn
 
 from ckconv import CKConv, FlexConv, SRFConv
 
-from . import config as C
-
-CONV_TYPES = ("FlexConv", "CKConv", "Conv", "SRF")
-NORMS = ("BatchNorm", "LayerNorm")
-NONLINEARITIES: dict[str, Callable[[], nn.Module]] = {
-    "ReLU": nn.ReLU,
-    "LeakyReLU": nn.LeakyReLU,  # default negative slope 0.01, as in the original
-    "GELU": nn.GELU,
-    "SiLU": nn.SiLU,
-}
+from config.choices import CONV_TYPES, NET_NORMS, NONLINEARITIES, parse_bias_init
 
 
 class CausalConv1d(nn.Conv1d):
@@ -42,7 +33,7 @@ class CausalConv1d(nn.Conv1d):
 
 def conv_type(cfg: Any) -> str:
     """``conv.type`` checked against the known types."""
-    name = C.get(cfg, "conv.type")
+    name = cfg.conv.type
     if name not in CONV_TYPES:
         raise ValueError(f"unknown conv.type={name!r}; allowed: {', '.join(CONV_TYPES)}")
     return name
@@ -68,51 +59,53 @@ def make_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> n
         raise ValueError("conv.type=SRF (N-Jet) is only available for 2D data (images); "
                          "use FlexConv, CKConv or Conv for sequences")
     return SRFConv(in_channels, out_channels, data_dim=2, order=4, init_k=2.0, init_scale=0.0,
-                   scale_sigma=float(C.get(cfg, "kernel.srf.scale")))
+                   scale_sigma=float(cfg.kernel.srf.scale))
 
 
 def _make_ck_conv(cfg: Any, kind: str, in_channels: int, out_channels: int, data_dim: int) -> nn.Module:
     kwargs = dict(
-        kernel_type=C.get(cfg, "kernel.type"),
-        kernel_no_hidden=int(C.get(cfg, "kernel.no_hidden")),
-        kernel_no_layers=int(C.get(cfg, "kernel.no_layers")),
-        kernel_input_scale=float(C.get(cfg, "kernel.input_scale")),
-        kernel_omega_0=float(C.get(cfg, "kernel.omega_0")),
-        kernel_learn_omega_0=bool(C.get(cfg, "kernel.learn_omega_0")),
-        kernel_weight_norm=bool(C.get(cfg, "kernel.weight_norm")),
-        kernel_steerable=bool(C.get(cfg, "kernel.steerable")),
-        kernel_init_spatial_value=float(C.get(cfg, "kernel.init_spatial_value")),
-        kernel_bias_init=C.parse_bias_init(C.get(cfg, "kernel.bias_init")),
-        kernel_norm=C.get(cfg, "kernel.norm"),
-        kernel_activation=C.get(cfg, "kernel.activ_function"),
-        sampling_rate_norm=float(C.get(cfg, "kernel.sampling_rate_norm")),
-        bias=bool(C.get(cfg, "conv.bias")),
-        use_fft=C.get(cfg, "conv.use_fft"),
+        kernel_type=cfg.kernel.type,
+        kernel_no_hidden=int(cfg.kernel.no_hidden),
+        kernel_no_layers=int(cfg.kernel.no_layers),
+        kernel_input_scale=float(cfg.kernel.input_scale),
+        kernel_omega_0=float(cfg.kernel.omega_0),
+        kernel_learn_omega_0=bool(cfg.kernel.learn_omega_0),
+        kernel_weight_norm=bool(cfg.kernel.weight_norm),
+        kernel_steerable=bool(cfg.kernel.steerable),
+        kernel_init_spatial_value=float(cfg.kernel.init_spatial_value),
+        kernel_bias_init=parse_bias_init(cfg.kernel.bias_init),
+        kernel_norm=cfg.kernel.norm,
+        kernel_activation=cfg.kernel.activ_function,
+        sampling_rate_norm=float(cfg.kernel.sampling_rate_norm),
+        bias=bool(cfg.conv.bias),
+        use_fft=cfg.conv.use_fft,
     )
-    horizon = C.parse_horizon(C.get(cfg, "conv.horizon"))
+    horizon = cfg.conv.horizon  # the layer parses it ("33", 33, "same", "full")
     if kind == "CKConv":
         return CKConv(in_channels, out_channels, data_dim, horizon, **kwargs)
     return FlexConv(
         in_channels, out_channels, data_dim, horizon, **kwargs,
-        mask_use=bool(C.get(cfg, "mask.use")),
-        mask_type=C.get(cfg, "mask.type"),
-        mask_init_value=float(C.get(cfg, "mask.init_value")),
-        mask_threshold=float(C.get(cfg, "mask.threshold")),
-        mask_dynamic_cropping=bool(C.get(cfg, "mask.dynamic_cropping")),
+        mask_use=bool(cfg.mask.use),
+        mask_type=cfg.mask.type,
+        mask_init_value=float(cfg.mask.init_value),
+        mask_threshold=float(cfg.mask.threshold),
+        mask_dynamic_cropping=bool(cfg.mask.dynamic_cropping),
     )
 
 
 def _make_plain_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> nn.Module:
-    horizon = C.parse_horizon(C.get(cfg, "conv.horizon"))
-    if not isinstance(horizon, int) or horizon < 1:
+    horizon = cfg.conv.horizon
+    if isinstance(horizon, str) and horizon.strip().isdigit():
+        horizon = int(horizon)  # "3" from YAML means kernel size 3
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"conv.type=Conv needs conv.horizon = the kernel size (a positive int), "
                          f"got {horizon!r}")
     # The residual networks keep full resolution everywhere; anything else breaks the sums.
-    padding, stride = C.get(cfg, "conv.padding"), C.get(cfg, "conv.stride")
+    padding, stride = cfg.conv.padding, cfg.conv.stride
     if padding != "same" or int(stride) != 1:
         raise ValueError(f"conv.type=Conv supports only conv.padding='same' and conv.stride=1 "
                          f"(full-resolution residual networks), got padding={padding!r}, stride={stride!r}")
-    bias = bool(C.get(cfg, "conv.bias"))
+    bias = bool(cfg.conv.bias)
     if data_dim == 1:
         return CausalConv1d(in_channels, out_channels, horizon, bias=bias)
     return nn.Conv2d(in_channels, out_channels, horizon, padding="same", bias=bias)
@@ -120,21 +113,22 @@ def _make_plain_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: in
 
 def make_norm(cfg: Any, channels: int, data_dim: int) -> nn.Module:
     """``net.norm``: BatchNorm{D}d, or LayerNorm = GroupNorm(1 group, eps 1e-12) (spec 7.2)."""
-    name = C.get(cfg, "net.norm")
+    name = cfg.net.norm
     if name == "BatchNorm":
         return (nn.BatchNorm1d if data_dim == 1 else nn.BatchNorm2d)(channels)
     if name == "LayerNorm":
         # One group = normalise over channels and positions together, like the original.
         return nn.GroupNorm(1, channels, eps=1e-12)
-    raise ValueError(f"unknown net.norm={name!r}; allowed: {', '.join(NORMS)}")
+    raise ValueError(f"unknown net.norm={name!r}; allowed: {', '.join(NET_NORMS)}")
 
 
 def nonlinearity(cfg: Any) -> Callable[[], nn.Module]:
-    """``net.nonlinearity`` -> a module class (call it to get a fresh module)."""
-    name = C.get(cfg, "net.nonlinearity")
+    """``net.nonlinearity`` -> a module class (call it to get a fresh module). The allowed names are
+    ``torch.nn`` class names; LeakyReLU keeps torch's default slope 0.01, as the original."""
+    name = cfg.net.nonlinearity
     if name not in NONLINEARITIES:
         raise ValueError(f"unknown net.nonlinearity={name!r}; allowed: {', '.join(NONLINEARITIES)}")
-    return NONLINEARITIES[name]
+    return getattr(nn, name)
 
 
 def check_config(cfg: Any, data_dim: int) -> None:

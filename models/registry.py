@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from . import config as C
+from config.schema import with_defaults
 
 Builder = Callable[[Any, int, int, int], nn.Module]
 _REGISTRY: dict[str, Builder] = {}
@@ -36,15 +36,17 @@ def build_model(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> 
     """Build the network named by ``cfg.net.type``.
 
     Args:
-        cfg: object with attribute / key access to the sections ``net``, ``conv``, ``kernel``,
-            ``mask`` (original key names, spec section 13), e.g. an OmegaConf ``DictConfig``.
+        cfg: the run's config (a DictConfig), or any part of it as a dict or DictConfig, e.g.
+            ``{"net": {"type": "TCN", "no_hidden": 30}}``: keys it does not set take the schema's defaults
+            (``config.schema``); a key the schema does not know is a ``ConfigError`` naming it.
         data_dim: 1 for sequences ``[B, C, L]``, 2 for images ``[B, C, H, W]``.
         in_channels: input channels of the data.
         num_classes: number of output logits.
     Returns:
         a ``nn.Module`` mapping inputs to logits ``[B, num_classes]``.
     """
-    name = C.get(cfg, "net.type")
+    cfg = with_defaults(cfg)
+    name = cfg.net.type
     if name not in _REGISTRY:
         raise ValueError(f"unknown net.type={name!r}; registered models: {', '.join(list_models())}")
     if data_dim not in (1, 2):

@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import config as C
 from .blocks import TCNBlock
 from .layers import check_config, conv_type
 from .registry import register_model
@@ -30,8 +29,8 @@ class TCN(nn.Module):
             raise ValueError("conv.type=SRF (N-Jet) is 2D only and not available in net.type=TCN; "
                              "use FlexConv, CKConv or Conv")
         check_config(cfg, data_dim)
-        widths = block_widths(int(C.get(cfg, "net.no_hidden")), C.get(cfg, "net.block_width_factors"),
-                              int(C.get(cfg, "net.no_blocks")))
+        widths = block_widths(int(cfg.net.no_hidden), cfg.net.block_width_factors,
+                              int(cfg.net.no_blocks))
         self.blocks = nn.Sequential(*[
             TCNBlock(cfg, c_in, c_out)
             for c_in, c_out in zip([in_channels] + widths[:-1], widths)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from . import grids
-from .functional import convolve
+from .functional import convolve, parse_use_fft
 from .kernelnets import KERNEL_TYPES, build_kernel_net
 from .mask import crop_starts, effective_sigma, gaussian_mask
 
@@ -27,14 +27,6 @@ def check_channels(in_channels, out_channels) -> None:
 def _check_data_dim(data_dim) -> None:
     if data_dim not in (1, 2):
         raise ValueError(f"data_dim={data_dim!r} is not valid; allowed: 1 (sequences, causal) or 2 (images)")
-
-
-def _parse_use_fft(use_fft):
-    if isinstance(use_fft, str):
-        use_fft = {"true": True, "false": False, "auto": "auto"}.get(use_fft.lower(), use_fft)
-    if use_fft is True or use_fft is False or use_fft == "auto":  # `is`: 1 / 0 are not accepted as booleans
-        return use_fft
-    raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
 
 
 class CKConv(nn.Module):
@@ -82,7 +74,7 @@ class CKConv(nn.Module):
             kernel_init_spatial_value = 1.0
         self.in_channels, self.out_channels, self.data_dim = in_channels, out_channels, data_dim
         self.horizon = grids.parse_horizon(horizon, data_dim)
-        self.use_fft = _parse_use_fft(use_fft)
+        self.use_fft = parse_use_fft(use_fft)
         self.kernel_net = build_kernel_net(
             kernel_type, data_dim, in_channels * out_channels, hidden=kernel_no_hidden, no_layers=kernel_no_layers,
             input_scale=kernel_input_scale, omega_0=kernel_omega_0, learn_omega_0=kernel_learn_omega_0,

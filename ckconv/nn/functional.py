@@ -97,6 +97,15 @@ FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.83 at k=17 and 1.94 at 
 FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.19 at 16x16 and 1.83 at 32x32 inputs)
 
 
+def parse_use_fft(use_fft):
+    """The ``use_fft`` argument: True, False or "auto" (strings "true"/"false"/"auto" in any case)."""
+    if isinstance(use_fft, str):
+        use_fft = {"true": True, "false": False, "auto": "auto"}.get(use_fft.lower(), use_fft)
+    if use_fft is True or use_fft is False or use_fft == "auto":  # `is`: 1 / 0 are not accepted as booleans
+        return use_fft
+    raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
+
+
 def prefer_fft(kernel_size: tuple[int, ...]) -> bool:
     """The ``use_fft="auto"`` rule: pick FFT when the kernel is large enough for it to be faster."""
     if len(kernel_size) == 1:

@@ -1,0 +1,71 @@
+"""Write docs/CONFIG.md from the schema: every key with its default, allowed values and meaning.
+
+    python -m config.docs            # rewrite docs/CONFIG.md
+    python -m config.docs --check    # exit 1 if docs/CONFIG.md is out of date (the tests run this)
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .cli import CONFIG_DIR, USER_GROUPS, group_options
+from .choices import format_allowed
+from .schema import schema_keys
+
+DOC_PATH = CONFIG_DIR.parent / "docs" / "CONFIG.md"
+
+HEADER = """# Configuration keys
+
+Generated from `config/schema.py` by `python -m config.docs`; do not edit by hand.
+
+Every key can be set on the command line (`python run_experiment.py train.lr=0.001`), in a preset of
+`cfg/experiment/`, or in a config group. Markers: **[default exp.]** the default is that of the default
+experiment (FlexTCN on MNIST-1D) because the original's default could not run; **[orig: X]** the original
+default was X; **[new]** a key the original did not have. Keys marked *accepted, unused* are kept so old
+commands still parse; a run prints a note when one of them is set.
+
+`python run_experiment.py <overrides> --cfg job --resolve` prints the values a run will use.
+"""
+
+
+def _value(value) -> str:
+    return "`" + (json.dumps(value) if not isinstance(value, str) else (value if value else '""')) + "`"
+
+
+def render() -> str:
+    lines = [HEADER, "## Config groups", "", "| group | options |", "|---|---|"]
+    for group in USER_GROUPS:
+        lines.append(f"| `{group}=` | {', '.join(f'`{o}`' for o in group_options(group))} |")
+    section = None
+    for info in schema_keys():
+        top = info.path.split(".", 1)[0]
+        if info.kind == "section" and "." not in info.path:
+            section = top
+            lines += ["", f"## `{info.path}`", "", info.doc, "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+            continue
+        if info.kind == "section":
+            continue
+        if "." not in info.path and section is not None:
+            section = None
+            lines += ["", "## Top-level keys", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+        allowed = info.allowed() if callable(info.allowed) else info.allowed
+        cell = format_allowed(allowed) if allowed else ""
+        lines.append(f"| `{info.path}` | {_value(info.default)} | {cell} | {info.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not DOC_PATH.exists() or DOC_PATH.read_text() != text:
+            print(f"{DOC_PATH} is out of date: run python -m config.docs", file=sys.stderr)
+            return 1
+        return 0
+    DOC_PATH.write_text(text)
+    print(f"wrote {DOC_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,417 @@
+"""The configuration schema: every key once, with its type, default, allowed values and meaning.
+
+Keys keep the names and meanings of the original FlexConv ``cfg/config.yaml``, so every published
+command runs unchanged. Defaults are:
+
+* the DEFAULT EXPERIMENT (FlexTCN on MNIST-1D, CPU, minutes) for the keys whose original default was
+  a placeholder that could not run (-1, "", 0.0), marked "[default exp.]";
+* the original defaults for every other key, except a few that every published command sets
+  explicitly anyway, marked "[orig: X]";
+* new keys, marked "[new]".
+
+Keys the original accepted but never used are kept so old commands still parse; they are marked
+"accepted, unused" and the engine prints a note when one is set (``config.validation.config_warnings``).
+
+The schema is registered in Hydra's ConfigStore as ``base_config``, the first entry of the defaults
+list of ``cfg/config.yaml``: a misspelt key or a value of the wrong type fails at composition time,
+naming the key. ``docs/CONFIG.md`` is generated from this file (``python -m config.docs``).
+Allowed values are in :mod:`config.choices`; what the types cannot say is checked by
+:mod:`config.validation`.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from . import choices as C
+
+SCHEMA_NAME = "base_config"
+
+
+def key(default: Any, doc: str, *, allowed: tuple | Callable[[], tuple] | None = None,
+        parse: Callable[[Any], Any] | None = None) -> Any:
+    """A schema field. ``allowed``: the values it may take (a tuple, or a function returning them from a
+    registry); ``parse``: the spelling rule applied before comparing with ``allowed``."""
+    metadata = {"doc": doc, "allowed": allowed, "parse": parse}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def section(cls: type, doc: str = "") -> Any:
+    return field(default_factory=cls, metadata={"doc": doc or (cls.__doc__ or "").strip()})
+
+
+@dataclass
+class NetConfig:
+    """The network (`models/`)."""
+
+    type: str = key("TCN", "[default exp.] model: ResNet (FlexNet, 2D / ResNet 1D) | TCN (FlexTCN/CKTCN, 1D) | "
+                    "CIFARResNet20/32/44/56/110 (fixed baselines that ignore conv/kernel/mask)", allowed=C.model_names)
+    no_hidden: int = key(32, "[default exp.] base width C (channels)")
+    no_blocks: int = key(4, "[default exp.] number of residual blocks")
+    dropout: float = key(0.1, "[default exp.; orig: 0.0] dropout inside the blocks")
+    dropout_in: float = key(0.0, "element dropout on the raw inputs (train only, scaled by 1/(1-p))")
+    norm: str = key("BatchNorm", "[default exp.] normalisation; LayerNorm = GroupNorm with 1 group", allowed=C.NET_NORMS)
+    nonlinearity: str = key("ReLU", "activation in the blocks (GELU, SiLU: [new])", allowed=C.NONLINEARITIES)
+    block_width_factors: List[float] = key([0.0], "flat (factor, count) pairs, e.g. [1.0, 2, 1.5, 3, 2.0, 2]; counts "
+                                           "sum to no_blocks; [0.0] = all blocks at width C")
+
+
+@dataclass
+class RegularizeParamsConfig:
+    """Anti-aliasing penalty (``kernel.regularize``)."""
+
+    res: Optional[int] = key(None, "[new meaning] kernel grid size whose Nyquist frequency is the budget; null = "
+                             "derived from the conv horizon at run time (the original default 0 penalised everything)")
+    res_offset: int = key(0, "run_crossres.py: added to the source-phase res")
+    target: str = key("gabor+mask", "gabor+mask also penalises the mask's frequency (2D only)", allowed=C.REG_TARGETS)
+    fn: str = key("l2_relu", "penalty of the excess frequency", allowed=C.REG_FNS)
+    method: str = key("together", "per-filter budget vs. one budget per layer", allowed=C.REG_METHODS)
+    factor: float = key(0.001, "lambda, weight of the penalty (paper runs: 0.1)")
+    gauss_stddevs: float = key(2.0, "s: how many Gaussian std devs count towards a filter's frequency")
+    gauss_factor: float = key(0.5, "accepted, unused (legacy, unused in the original too)")
+
+
+@dataclass
+class SRFConfig:
+    """N-Jet (SRF) layers."""
+
+    scale: float = key(0.0, "N-Jet (SRF) scale_sigma multiplier; run_crossres.py sets target/source for fine-tuning")
+
+
+@dataclass
+class KernelConfig:
+    """The kernel network of CKConv / FlexConv."""
+
+    type: str = key("MAGNet", "[default exp.] kernel network", allowed=C.kernel_types)
+    dim_linear: int = key(0, "accepted, overwritten: set from the dataset (1 = sequences, 2 = images)")
+    no_hidden: int = key(32, "[default exp.] hidden width H of the kernel net")
+    no_layers: int = key(3, "[default exp.] L: MFN nets (MAGNet/Gabor/Fourier) have L hidden linears and L+1 filters; "
+                         "SIREN/MLP: total layers")
+    activ_function: str = key("ReLU", '[default exp.; orig: ""] activation of the MLP kernel net (MLP only)')
+    norm: str = key("", 'normalisation inside the MLP kernel net ("" = none; MLP only)')
+    omega_0: float = key(30.0, "[default exp.; orig: 0.0] SIREN/nSIREN frequency omega_0 (unused by MFN nets)")
+    learn_omega_0: bool = key(False, "learn omega_0 (lr = train.lr * train.omega_0_lr_factor)")
+    weight_norm: bool = key(False, "weight normalisation in SIREN/MLP kernel nets")
+    steerable: bool = key(False, "MAGNet with rotated envelopes (2D)")
+    init_spatial_value: float = key(1.0, "MAGNet/Gabor envelope centres ~ U(-v, v); FlexConv overrides it with "
+                                    "1.667 * mask.init_value")
+    bias_init: Optional[str] = key(None, 'kernel-net bias init; null or "None" = PyTorch default',
+                                   allowed=C.KERNEL_BIAS_INITS)
+    input_scale: float = key(25.6, "MAGNet/Gabor frequency scale (divided by sqrt(L+1) per layer)")
+    sampling_rate_norm: float = key(1.0, "multiplier of the sampled kernel (cross-resolution sets (source/target)^2)")
+    regularize: bool = key(False, "add the anti-aliasing penalty (FlexConv with MAGNet/Gabor only)")
+    regularize_params: RegularizeParamsConfig = section(RegularizeParamsConfig)
+    srf: SRFConfig = section(SRFConfig)
+
+
+@dataclass
+class ConvConfig:
+    """The convolution layers."""
+
+    type: str = key("FlexConv", "[default exp.] CKConv | FlexConv | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
+                    allowed=C.CONV_TYPES)
+    use_fft: Any = key(False, "FFT convolution: true | false | auto [new] (the faster path for the current kernel "
+                       "size; README 'Spatial vs FFT')")
+    bias: bool = key(True, "conv bias AND kernel-net biases")
+    padding: str = key("same", "padding of conv.type=Conv (only same)")
+    stride: int = key(1, "stride of conv.type=Conv (only 1)")
+    horizon: Any = key("same", "kernel grid size: an int (odd for 2D; the kernel size for conv.type=Conv) | same "
+                       "(input length/size) | full")
+    cache: bool = key(False, "accepted, unused (unused in the original too)")
+
+
+@dataclass
+class MaskConfig:
+    """FlexConv's Gaussian mask."""
+
+    use: bool = key(True, "multiply the kernel by the mask")
+    type: str = key("gaussian", '[default exp.; orig: ""] mask type', allowed=C.MASK_TYPES)
+    temperature: float = key(0.0, "accepted, unused (sigmoid mask only, never implemented; paper commands pass 15.0)")
+    init_value: float = key(0.075, "[default exp.; orig: 0.0] initial sigma of the mask (on the [-1, 1] grid); "
+                            "paper: 0.075")
+    dynamic_cropping: bool = key(True, "crop the kernel where the mask is below `threshold` (paper: on)")
+    threshold: float = key(0.1, "tau of the cropping rule")
+
+
+@dataclass
+class DatasetParamsConfig:
+    """Dataset options."""
+
+    root: str = key("", 'data directory; "" = <project root>/data')
+    in_ram: bool = key(False, "accepted, unused (original: ImageNet-k / Cityscapes in RAM; not included)")
+    from_cache: bool = key(False, "accepted, unused (original: downsampled-ImageNet .npy cache; not included)")
+    permuted: bool = key(False, "sMNIST -> pMNIST (one fixed permutation drawn from `seed`, stored in the checkpoint)")
+    noise_padded: bool = key(False, "sCIFAR10 -> noise-padded CIFAR-10 (npCIFAR10; noise fixed by `seed`, stored in "
+                             "the checkpoint)")
+    memory_size: int = key(-1, "accepted, unused (copy-memory task; not included)")
+    mfcc: bool = key(False, "accepted, unused (SpeechCommands MFCC features; not included)")
+    drop_rate: float = key(0.0, "accepted, unused (irregular sampling of SpeechCommands / CharTrajectories; not "
+                           "included)")
+    seq_length: int = key(-1, "accepted, unused (toy-task sequence length; not included)")
+    num_workers: int = key(-1, "[new] DataLoader worker processes; -1 = auto (from the CPU count)")
+    val_fraction: float = key(0.1, "[new] protocol=clean: fraction of the training set held out for validation")
+    synthetic: bool = key(False, "[new] random tensors with the dataset's shape and classes instead of real data "
+                          "(smoke tests / profiling only)")
+
+
+@dataclass
+class CrossResConfig:
+    """Resizing inputs, and the train-at-source -> test/fine-tune-at-target protocol of run_crossres.py."""
+
+    resize: str = key("", '"h,w" with h = w: resize inputs to h x h ("" = native size); run_crossres.py sets it '
+                      "per phase")
+    interpolation: str = key("bilinear", "resize interpolation", allowed=C.INTERPOLATIONS)
+    resize_blur: bool = key(False, "accepted, unused (Gaussian blur before resizing; not implemented, no paper run "
+                            "used it)")
+    resize_blur_sigma: float = key(1.0, "accepted, unused (sigma of that blur)")
+    blur: bool = key(False, "accepted, unused (always blur CIFAR; not implemented, no paper run used it)")
+    source_res: int = key(0, "run_crossres.py: training resolution (e.g. 16)")
+    target_res: int = key(0, "run_crossres.py: test / fine-tune resolution (e.g. 32)")
+    finetune_epochs: int = key(100, "run_crossres.py: epochs of fine-tuning at target_res")
+    eval_resolutions: List[int] = key([], "[new] run_crossres.py: evaluate one checkpoint (pretrained_params.filepath) "
+                                      "at each of these resolutions, no training")
+
+
+@dataclass
+class OptimizerParamsConfig:
+    """Optimiser options."""
+
+    momentum: float = key(0.9, "[orig: -1, which had to be set] SGD momentum")
+    nesterov: bool = key(False, "SGD Nesterov momentum")
+    weight_decay: float = key(0.0, "[new] true optimizer weight decay (decoupled for AdamW); distinct from "
+                              "train.weight_decay")
+
+
+@dataclass
+class SchedulerParamsConfig:
+    """Learning-rate schedule options."""
+
+    decay_steps: Any = key(-1, "multistep: milestone epoch(s), an int or a list; -1 = unset")
+    decay_factor: float = key(-1.0, "multistep / plateau: lr is divided by it; exponential: per-epoch multiplier "
+                              "(gamma); -1 = unset")
+    patience: int = key(-1, "plateau: epochs without improvement of validation accuracy; -1 = unset")
+    warmup_epochs: int = key(2, "[default exp.] linear warm-up epochs (per iteration) before cosine; -1 = none")
+
+
+@dataclass
+class TrainConfig:
+    """Training."""
+
+    do: bool = key(True, "train; False = only evaluate (a checkpoint from `pretrained` or `train.resume`)")
+    augment: str = key("None", 'None | resnet (flip + padded crop; CIFAR) | standard (MNIST); "None" is a string; '
+                       "what each dataset allows is checked by the dataset")
+    report_top5_acc: bool = key(False, "also report top-5 accuracy")
+    epochs: int = key(50, "[default exp.] number of epochs")
+    batch_size: int = key(64, "[default exp.] batch size (train and evaluation)")
+    lr: float = key(0.01, "[default exp.] base learning rate")
+    omega_0_lr_factor: float = key(1.0, "lr factor for learnable omega_0 parameters")
+    mask_params_lr_factor: float = key(0.1, "[default exp.; orig: 1.0] lr factor for FlexConv mask parameters "
+                                       "(paper: 0.1)")
+    weight_decay: float = key(0.0, 'lambda of the original "weight decay": sum of L2 norms of the sampled '
+                              "CKConv/FlexConv kernels (+ biases), added to the loss; NOT optimizer weight decay, no "
+                              "effect on Conv/SRF/baseline nets")
+    mask_l2_norm: float = key(0.0, "must stay 0 (any other value crashed the original)")
+    magnitude_reg: float = key(0.0, "accepted, unused (unused in the original too)")
+    grad_clip: float = key(0.0, "clip the global gradient L2 norm to this value if > 0")
+    optimizer: str = key("Adam", "optimiser (AdamW: [new])", allowed=C.OPTIMIZERS)
+    optimizer_params: OptimizerParamsConfig = section(OptimizerParamsConfig)
+    scheduler: str = key("cosine", '[default exp.; orig: "", which crashed] "" or none = constant lr; cosine is per '
+                         "iteration with eta_min 1e-6", allowed=C.SCHEDULERS, parse=C.parse_scheduler)
+    scheduler_params: SchedulerParamsConfig = section(SchedulerParamsConfig)
+    resume: Any = key(False, "[new] false | true (= <run dir>/checkpoints/last.pt; pass hydra.run.dir=<old run dir>) | "
+                      "path of a checkpoint or run directory")
+    mixed_precision: bool = key(False, "[new] bf16 autocast on CUDA (ignored on CPU)")
+    early_stop_patience: int = key(100, "[new] stop after this many epochs without a new best validation accuracy "
+                                   "(original: fixed 100); -1 = never")
+    limit_train_batches: int = key(-1, "[new] cap on training batches per epoch (dev / smoke runs); -1 = all")
+    limit_eval_batches: int = key(-1, "[new] cap on evaluation batches per pass (dev / smoke runs); -1 = all")
+
+
+@dataclass
+class TestConfig:
+    """Testing."""
+
+    before_train: bool = key(False, "evaluate on the test set before training")
+    patched: bool = key(False, "accepted, unused (segmentation only)")
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases (optional: training never fails because W&B is unreachable)."""
+
+    project: str = key("flexconv", "project name (the paper's runs used ckconv_vision)")
+    entity: Optional[str] = key(None, "[orig: vu_tudelft_team] team / user; null = your default entity")
+    dir: str = key("./wandb", "local directory for W&B files")
+    mode: str = key("auto", "[new] auto = online if credentials are found, else offline; debug=True forces offline",
+                    allowed=C.WANDB_MODES)
+
+
+@dataclass
+class PretrainedParamsConfig:
+    """Weights to start from."""
+
+    filepath: str = key("", 'checkpoint file (ours, or an original one with a "model" entry)')
+
+
+@dataclass
+class PretrainedWandbParamsConfig:
+    """Rejected (see pretrained_wandb)."""
+
+    filename: str = key("", "accepted, unused (see pretrained_wandb)")
+    run_path: str = key("", "accepted, unused (see pretrained_wandb)")
+
+
+@dataclass
+class ProfileConfig:
+    """run_profiler.py (takes every other key as usual; needs no dataset on disk)."""
+
+    n_batches: int = key(30, "batches to time / profile")
+    directory: str = key("", 'output directory of traces; "" = the run directory')
+    data_mode: str = key("fake", "fake = random inputs of the dataset's shape; dataset = batches of the training "
+                         "loader", allowed=C.PROFILE_DATA_MODES)
+    data_shape: int = key(0, "spatial size of fake inputs; 0 = the dataset's own shape")
+    mode: str = key("bench", "[new] bench: time forward and forward+backward, write profile.json; profile: "
+                    "torch.profiler trace and table", allowed=C.PROFILE_MODES)
+    grow_masks: bool = key(False, "[new] FlexConv: set every mask to cover the whole grid first (cost of fully grown "
+                           "kernels)")
+    warmup_batches: int = key(5, "[new] untimed batches before timing starts")
+
+
+@dataclass
+class TestcaseConfig:
+    """Rejected: the original's loss-trace regression checks (load/save=True is an error)."""
+
+    load: bool = key(False, "rejected when true (the reference losses depend on the original RNG streams)")
+    save: bool = key(False, "rejected when true")
+    epochs: int = key(1, "accepted, unused")
+    batches: int = key(20, "accepted, unused")
+    path: str = key("", "accepted, unused")
+
+
+@dataclass
+class PublishedResult:
+    """A published number, in percent."""
+
+    mean: Optional[float] = key(None, "published mean (percent)")
+    std: Optional[float] = key(None, "published standard deviation over seeds (percent); null = not published")
+
+
+@dataclass
+class PaperConfig:
+    """[new] What a paper preset reproduces (read by experiments/make_tables.py; no effect on a run)."""
+
+    table: str = key("", 'paper table ("1", "3", "4", "8"); "" = not a paper preset')
+    row: str = key("", "row of that table")
+    column: str = key("", "column (Table 1: the dataset)")
+    published: Dict[str, PublishedResult] = key({}, "summary.json key -> published mean/std (percent)")
+    params: str = key("", "parameter count as published (e.g. 0.67M)")
+    no_params: Optional[int] = key(None, "parameter count of the model this code builds (a test checks it)")
+    seeds: List[int] = key([0, 1, 2], "the seeds the authors ran")
+    entry: str = key("run_experiment", "the entry point that runs the preset", allowed=C.ENTRIES)
+    command: str = key("", "the published command (a test checks the preset sets the same values)")
+
+
+@dataclass
+class Config:
+    """Root of the schema: one field per top-level key."""
+
+    net: NetConfig = section(NetConfig)
+    kernel: KernelConfig = section(KernelConfig)
+    conv: ConvConfig = section(ConvConfig)
+    mask: MaskConfig = section(MaskConfig)
+    dataset: str = key("MNIST1D", "[default exp.] dataset", allowed=C.dataset_names)
+    dataset_params: DatasetParamsConfig = section(DatasetParamsConfig)
+    cross_res: CrossResConfig = section(CrossResConfig)
+    train: TrainConfig = section(TrainConfig)
+    test: TestConfig = section(TestConfig)
+    wandb: WandbConfig = section(WandbConfig)
+    protocol: str = key("clean", "[new] clean: hold out dataset_params.val_fraction of the training set, select the "
+                        "best epoch on it, report test accuracy at that epoch; paper: train on the full training set, "
+                        "select on the test set and report the best test accuracy (as the paper did)",
+                        allowed=C.PROTOCOLS)
+    device: str = key("auto", "[new value; orig: cuda] auto (CUDA if available, else CPU) | cpu | cuda | cuda:N; "
+                      "cuda without CUDA is an error")
+    debug: bool = key(False, "W&B offline (original meaning)")
+    pretrained: bool = key(False, "load model weights from pretrained_params.filepath before training / evaluation")
+    pretrained_params: PretrainedParamsConfig = section(PretrainedParamsConfig)
+    pretrained_wandb: bool = key(False, "rejected when true (wandb.restore needs network access; download the file "
+                                 "and use `pretrained`)")
+    pretrained_wandb_params: PretrainedWandbParamsConfig = section(PretrainedWandbParamsConfig)
+    pretrained_strict: bool = key(True, "strict state-dict loading")
+    seed: int = key(0, "random seed; -1 = draw one (the drawn value is logged)")
+    deterministic: bool = key(False, "deterministic algorithms (slower)")
+    comment: str = key("", "free text, logged with the run")
+    profile: ProfileConfig = section(ProfileConfig)
+    time: bool = key(False, "accepted, unused (unused in the original too)")
+    summary: List[int] = key([0], "more than one element (the original's torchinfo input size, e.g. [64, 3, 32, 32]): "
+                             "print a per-module parameter table at start")
+    summary_depth: int = key(5, "depth of that table")
+    testcase: TestcaseConfig = section(TestcaseConfig)
+    paper: PaperConfig = section(PaperConfig)
+
+
+ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
+
+
+# --- walking the schema --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyInfo:
+    path: str          # dotted key, e.g. "train.lr"
+    kind: str          # "section" | "list" | "dict" | "value"
+    type: str
+    default: Any
+    doc: str
+    allowed: Any       # tuple | callable | None
+    parse: Any         # callable | None
+
+
+@functools.lru_cache(maxsize=None)
+def schema_keys() -> tuple[KeyInfo, ...]:
+    """Every key of the schema, sections included, in declaration order (fixed at import)."""
+    out: list[KeyInfo] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        instance = cls()
+        for f in fields(cls):
+            path, value = f"{prefix}{f.name}", getattr(instance, f.name)
+            meta = f.metadata
+            if is_dataclass(value):
+                out.append(KeyInfo(path, "section", type(value).__name__, None, meta.get("doc", ""), None, None))
+                walk(type(value), path + ".")
+                continue
+            kind = "list" if isinstance(value, list) else "dict" if isinstance(value, dict) else "value"
+            type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            out.append(KeyInfo(path, kind, type_name, value, meta.get("doc", ""), meta.get("allowed"),
+                               meta.get("parse")))
+
+    walk(Config, "")
+    return tuple(out)
+
+
+def iter_values(cfg: DictConfig) -> Iterator[tuple[KeyInfo, Any]]:
+    """(key, value in ``cfg``) for every non-section key of the schema."""
+    for info in schema_keys():
+        if info.kind != "section":
+            value = OmegaConf.select(cfg, info.path)
+            yield info, OmegaConf.to_container(value, resolve=True) if isinstance(value, (ListConfig, DictConfig)) else value
+
+
+def with_defaults(cfg: Any) -> DictConfig:
+    """A complete, typed config: the schema's defaults with ``cfg`` (a dict, DictConfig or partial config, e.g.
+    ``{"net": {"type": "TCN"}}``) merged on top. A key the schema does not have is an error naming it."""
+    if isinstance(cfg, DictConfig) and OmegaConf.get_type(cfg) is Config:
+        return cfg
+    base = OmegaConf.structured(Config)
+    try:
+        return OmegaConf.merge(base, cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
+    except Exception as error:  # omegaconf's ValidationError / ConfigKeyError name the key
+        from .errors import ConfigError
+
+        raise ConfigError(str(error).splitlines()[0]) from None
