@@ -414,4 +414,5 @@ def with_defaults(cfg: Any) -> DictConfig:
     except Exception as error:  # omegaconf's ValidationError / ConfigKeyError name the key
         from .errors import ConfigError
 
-        raise ConfigError(str(error).splitlines()[0]) from None
+        key = getattr(error, "full_key", None)
+        raise ConfigError(f"{key}: {str(error).splitlines()[0]}" if key else str(error).splitlines()[0]) from None

@@ -2,7 +2,8 @@
 
 Scans run directories (anything with a ``summary.json`` and ``.hydra/overrides.yaml``) below the given
 folders, groups them by their ``experiment=<preset>`` override, and prints one Markdown row per preset.
-The published numbers come from the ``# Published:`` header line of each preset in ``cfg/experiment/``.
+The published numbers come from each preset's ``paper:`` node (``cfg/experiment/``: table, row, published
+mean/std per summary.json key, parameter count).
 
     python experiments/make_tables.py outputs multirun                # all presets found
     python experiments/make_tables.py multirun --prefix t3_ --csv t3.csv
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
-import re
 import statistics
 import sys
 from collections import defaultdict
@@ -24,25 +25,31 @@ from pathlib import Path
 
 import yaml
 
-PRESET_DIR = Path(__file__).resolve().parents[1] / "cfg" / "experiment"
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the project runs from its root (config, models, ... are not installed)
+
 CROSSRES_FIELDS = ("source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy")
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+ACCURACY = "best_test_accuracy"  # the key of single-number rows (the paper's best-epoch protocol)
+
+
+@functools.lru_cache(maxsize=None)
+def paper_info(preset: str) -> dict:
+    """The preset's ``paper:`` node as a plain dict ({} for a run without a preset or an unknown preset)."""
+    from omegaconf import OmegaConf
+
+    from config import compose_config, group_options
+
+    if preset not in group_options("experiment"):
+        return {}
+    return OmegaConf.to_container(compose_config([f"experiment={preset}"]).paper, resolve=True)
 
 
 def published_numbers(preset: str) -> list[float]:
-    """Numbers on the preset's ``# Published:`` line, in order (empty if none was published)."""
-    path = PRESET_DIR / f"{preset}.yaml"
-    if not path.exists():
-        return []
-    for line in path.read_text().splitlines():
-        if line.startswith("# Published:"):
-            text = line.split(":", 1)[1]
-            if not re.match(r"\s*-?\d", text):  # "none: ...", "no number in ...": nothing published
-                return []
-            # "85.8 +- 0.2 / 54.3 +- 1.3 / ..." -> the means; "99.60 % ..." -> 99.60; drop the std's
-            text = re.sub(r"\+-\s*\d+(?:\.\d+)?", "", text.split("(")[0])
-            return [float(n) for n in NUMBER.findall(text)]
-    return []
+    """Published means of the preset, in the order of CROSSRES_FIELDS (cross-resolution) or the one accuracy."""
+    published = paper_info(preset).get("published", {})
+    keys = CROSSRES_FIELDS if any(k in published for k in CROSSRES_FIELDS) else (ACCURACY,)
+    return [published[k]["mean"] for k in keys if k in published]
 
 
 def find_runs(roots: list[Path]) -> dict[str, list[dict]]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: repo root on path
 
 from ckconv import CKConv, FlexConv, SRFConv  # noqa: E402
 from engine import crossres, trainer  # noqa: E402
-from engine.config import ConfigError, compose_config  # noqa: E402
+from config import ConfigError, compose_config, explicit_keys  # noqa: E402
 
 SOURCE, TARGET = 8, 16
 TINY = [
@@ -71,7 +71,7 @@ def offline_cifar(tmp_path_factory):
 
 def crossres_run(run_dir: Path, root: Path, *extra: str) -> dict:
     overrides = TINY + [f"dataset_params.root={root}", *extra]
-    return crossres.run(compose_config(overrides), run_dir, overrides)
+    return crossres.run(compose_config(overrides), run_dir, explicit_keys(overrides))
 
 
 def grids_and_norms(checkpoint_path: Path) -> set[tuple[int, float]]:
@@ -132,7 +132,7 @@ def test_phase_checkpoints_evaluate_with_run_experiment(reference, offline_cifar
     run_dir, result = reference
     overrides = ["train.do=False", "pretrained=True", f"pretrained_params.filepath={run_dir}/finetune/checkpoints/best.pt",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled"]
-    summary = run_experiment(compose_config(overrides), tmp_path, overrides)
+    summary = run_experiment(compose_config(overrides), tmp_path, explicit_keys(overrides))
     assert summary["test_accuracy"] == result["final_accuracy"]
 
 
@@ -144,15 +144,20 @@ class Killed(Exception):
 @pytest.fixture
 def epoch_log(monkeypatch):
     """Records (phase, epoch) of every trained epoch."""
-    calls = []
-    original = trainer.train_one_epoch
+    calls, phase = [], []
+    original, original_fit = trainer.train_one_epoch, trainer.Trainer.fit
+
+    def fit(self):
+        phase[:] = [self.crossres.phase]  # the phase is a declared part of every checkpoint the trainer writes
+        return original_fit(self)
 
     def counting(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step, raw_model=None):
-        calls.append((settings.extra_checkpoint.get("phase"), epoch + 1))
+        calls.append((phase[0], epoch + 1))
         return original(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step,
                         raw_model=raw_model)
 
     monkeypatch.setattr(trainer, "train_one_epoch", counting)
+    monkeypatch.setattr(trainer.Trainer, "fit", fit)
     return calls
 
 
@@ -189,7 +194,7 @@ def test_killed_during_finetuning_continues_there(reference, offline_cifar, tmp_
 
     def save_then_die(self, name, state):
         original_save(self, name, state)
-        if name == "last.pt" and state["extra"].get("phase") == "finetune" and state["epoch"] == 1:
+        if name == "last.pt" and state["crossres"]["phase"] == "finetune" and state["epoch"] == 1:
             raise Killed
 
     with monkeypatch.context() as patch:
@@ -219,7 +224,7 @@ def test_evaluate_checkpoint_at_several_resolutions(reference, offline_cifar, tm
                  f"pretrained_params.filepath={run_dir}/finetune/checkpoints/best.pt",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled",
                  "dataset_params.num_workers=0"]
-    summary = crossres.run(compose_config(overrides), tmp_path, overrides)
+    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
     assert summary["trained_resolution"] == TARGET
     assert set(summary["accuracy_by_resolution"]) == {"8", "12", "16"}
     # at its own resolution the checkpoint scores what the fine-tuning reported
@@ -236,7 +241,7 @@ def test_source_model_at_source_resolution_gives_source_accuracy(reference, offl
     overrides = [f"cross_res.eval_resolutions=[{SOURCE}]", "pretrained=True",
                  f"pretrained_params.filepath={run_dir}/source/checkpoints/{crossres.SOURCE_MODEL}",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled"]
-    summary = crossres.run(compose_config(overrides), tmp_path, overrides)
+    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
     assert summary["trained_resolution"] == SOURCE
     assert summary["accuracy_by_resolution"][str(SOURCE)] == result["source_accuracy"]
 
@@ -306,7 +311,7 @@ def test_mnist_srf_synthetic_run(tmp_path):
                  "cross_res.target_res=28", "cross_res.finetune_epochs=1", "train.epochs=1", "train.batch_size=16",
                  "train.limit_train_batches=1", "train.limit_eval_batches=1", "dataset_params.synthetic=true",
                  "dataset_params.num_workers=0", "device=cpu", "wandb.mode=disabled"]
-    summary = crossres.run(compose_config(overrides), tmp_path, overrides)
+    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
     assert {"source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy", "no_params"} <= set(summary)
     state = torch.load(tmp_path / "finetune" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert {v["scale_sigma"] for k, v in state.items() if k.endswith("_extra_state")} == {2.0}
@@ -325,7 +330,7 @@ def test_mnist_srf_synthetic_run(tmp_path):
 def test_errors_name_key_value_and_allowed(overrides, fragments, tmp_path):
     all_overrides = ["experiment=dev/crossres_cifar10_tiny", "device=cpu", "wandb.mode=disabled", *overrides]
     with pytest.raises(ConfigError) as info:
-        crossres.run(compose_config(all_overrides), tmp_path, all_overrides)
+        crossres.run(compose_config(all_overrides), tmp_path, explicit_keys(all_overrides))
     for fragment in fragments:
         assert fragment in str(info.value)
 

@@ -20,7 +20,7 @@ import engine.checkpoint
 import engine.trainer
 from ckconv import FlexConv
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from engine.config import ConfigError, compose_config, validate_config
+from config import ConfigError, compose_config, explicit_keys, validate_config
 from engine.experiment import run
 from engine.optim import COSINE_ETA_MIN, build_optimizer, build_schedule
 from engine.trainer import NonFiniteLossError
@@ -38,7 +38,7 @@ NOT_RESULTS = {"epoch_time_s", "wall_time_s", "process_time_s", "run_dir"}
 def train(run_dir: Path, *overrides: str, base=TINY) -> dict:
     """One run_experiment.py run in-process (what the entry point does after Hydra composes)."""
     args = [*base, *overrides]
-    return run(compose_config(args), run_dir, args)
+    return run(compose_config(args), run_dir, explicit_keys(args))
 
 
 def metrics(run_dir: Path) -> list[dict]:

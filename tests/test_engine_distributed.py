@@ -30,7 +30,7 @@ def rank_main(rank: int, port: int, base_dir: Path, results) -> None:
                       MASTER_PORT=str(port), WANDB_MODE="disabled", OMP_NUM_THREADS="1")
     import engine.experiment
     import engine.trainer
-    from engine.config import compose_config
+    from config import compose_config, explicit_keys
 
     real_regularizers = engine.trainer.Regularizers.__call__
     calls = []
@@ -49,7 +49,7 @@ def rank_main(rank: int, port: int, base_dir: Path, results) -> None:
     outcome = {"rank": rank, "error": None}
     try:
         # Each rank gets its own directory, as Hydra would give them; the engine must use rank 0's.
-        engine.experiment.run(compose_config(args), base_dir / f"rank{rank}", args)
+        engine.experiment.run(compose_config(args), base_dir / f"rank{rank}", explicit_keys(args))
     except Exception as error:  # reported to the test, which checks the type and message
         outcome["error"] = f"{type(error).__name__}: {error}"
     outcome["seeds"] = seeds

@@ -7,14 +7,13 @@ most of its time importing torch. The true entry point is tested in test_run_exp
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine.config import CONFIG_DIR, compose_config, validate_config
+from config import CONFIG_DIR, compose_config, explicit_keys, validate_config
 from engine.experiment import run
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -39,18 +38,13 @@ SHRUNK = {
 
 
 def documented_param_count(preset: str) -> int | None:
-    """The parameter count a preset's header states for itself ("# Parameters: ... code: 671,650"),
-    or None where the header gives it for another dataset ("code: 98,286 on sMNIST")."""
-    text = (EXPERIMENT_DIR / f"{preset}.yaml").read_text()
-    match = re.search(r"^# Parameters:.*?\bcode(?: on this dataset)?: ([\d,]+)( on )?", text, re.M)
-    if match is None or match.group(2):
-        return None
-    return int(match.group(1).replace(",", ""))
+    """The parameter count a paper preset records for itself (``paper.no_params``; None for dev presets)."""
+    return compose_config([f"experiment={preset}"]).paper.no_params
 
 
 def smoke_run(overrides: list[str], run_dir: Path) -> dict:
     cfg = compose_config(overrides)
-    summary = run(cfg, run_dir, overrides)
+    summary = run(cfg, run_dir, explicit_keys(overrides))
     # What every run must leave behind (DESIGN.md, Contracts).
     assert summary["status"] == "completed"
     on_disk = json.loads((run_dir / "summary.json").read_text())
@@ -91,10 +85,8 @@ def test_crossres_preset_composes(preset):
 
 # --- the published commands -----------------------------------------------------------------------------
 def original_command(preset: str) -> list[str]:
-    """The authors' command as quoted in a preset's header, with device=cuda -> device=cpu."""
-    lines = (EXPERIMENT_DIR / f"{preset}.yaml").read_text().splitlines()
-    line = lines[lines.index("# Original command:") + 1]
-    words = shlex.split(line.lstrip("# "))
+    """The authors' command as a preset records it (``paper.command``), with device=cuda -> device=cpu."""
+    words = shlex.split(compose_config([f"experiment={preset}"]).paper.command)
     assert words[:2] == ["python", "run_experiment.py"]
     assert "device=cuda" in words
     return ["device=cpu" if w == "device=cuda" else w for w in words[2:]]

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: repo root on path
 
 from ckconv import FlexConv  # noqa: E402
 from engine import profiler  # noqa: E402
-from engine.config import ConfigError, compose_config  # noqa: E402
+from config import ConfigError, compose_config  # noqa: E402
 
 FAST = ["profile.n_batches=2", "profile.warmup_batches=0", "train.batch_size=2", "device=cpu", "wandb.mode=disabled"]
 PRESET_1D = "experiment=dev/mnist1d_quick"        # FlexTCN, [1, 40] sequences
@@ -84,9 +84,9 @@ def test_input_meta_has_the_dataset_channels_and_sizes():
              ("dataset=CIFAR10", "profile.data_shape=24"): (3, 24, 24),
              ("dataset=sMNIST", "profile.data_shape=100"): (1, 100)}            # 1D: the sequence length
     for overrides, shape in cases.items():
-        assert profiler.input_meta(compose_config(list(overrides))).input_shape == shape, overrides
+        assert profiler.profiled_meta(compose_config(list(overrides))).input_shape == shape, overrides
     with pytest.raises(ConfigError, match="sMNIST"):
-        profiler.input_meta(compose_config(["dataset=sMNIST", "cross_res.resize='16,16'"]))
+        profiler.profiled_meta(compose_config(["dataset=sMNIST", "cross_res.resize='16,16'"]))
 
 
 @pytest.mark.parametrize("data_dim,shape,full", [(1, (2, 3, 50), (50,)), (2, (2, 3, 16, 16), (17, 17))])
