@@ -1,6 +1,6 @@
 """``build_data``: a registered dataset + options -> train / val / test DataLoaders.
 
-Protocols (the issue / spec section 15 item 1):
+Protocols:
   * ``clean`` (default): validation is a stratified, seed-fixed ``val_fraction`` of the training set
     (with the eval transforms); the test set is only for the final report.
   * ``paper``: train on the full training set and validate on the test set, as the original did

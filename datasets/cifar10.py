@@ -24,7 +24,7 @@ CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
 class _CIFAR10Like(ImageDatasetSpec):
     image_size = 32
     in_channels = 3
-    # The original normalises CIFAR-10 with ImageNet statistics (spec section 9); kept for parity.
+    # The original normalises CIFAR-10 with ImageNet statistics; kept for parity.
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
     augment_choices = ("None", "resnet")

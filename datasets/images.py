@@ -16,7 +16,7 @@ from .registry import DataOptions, DatasetMeta, DatasetSpec, seeded_generator
 from .transforms import PermuteSteps, RasterScan, RowsWithNoise, image_pipeline
 from .wrappers import ImageArray
 
-# Noise-padded CIFAR-10 (spec section 9): 32 image rows + 968 noise steps = 1000 steps.
+# Noise-padded CIFAR-10: 32 image rows + 968 noise steps = 1000 steps.
 NOISE_PADDED_LENGTH = 1000
 
 
@@ -58,7 +58,7 @@ class ImageDatasetSpec(DatasetSpec):
             (length,) = shapes["permutation"]
             return {"permutation": torch.randperm(length, generator=seeded_generator(seed, "permutation"))}
         if "noise" in shapes:
-            # One N(0, 1) tensor shared by every sample (spec section 15, item 3: by design).
+            # One N(0, 1) tensor shared by every sample.
             return {"noise": torch.randn(shapes["noise"], generator=seeded_generator(seed, "noise"))}
         return {}
 

@@ -1,6 +1,6 @@
 """Transforms: image pipelines (torchvision) and the image -> sequence conversions.
 
-The original reshaped batches into sequences inside the trainer and tester (spec section 9); here
+The original reshaped batches into sequences inside the trainer and tester; here
 the dataset pipeline does it per sample, so the trainer stays dataset-agnostic and train, val and
 test go through the same fixed permutation / noise.
 
@@ -95,7 +95,7 @@ def cifar_resnet_augment(image_size: int) -> list:
 
 
 def mnist_standard_augment() -> tuple[list, list]:
-    """The original's MNIST ``standard`` set (spec section 9): (PIL ops, tensor ops).
+    """The original's MNIST ``standard`` set: (PIL ops, tensor ops).
 
     Each geometric op with p=0.5: rotation up to +-30 degrees, translation up to 2/28 of the image,
     scaling in [0.75, 1]; after normalisation RandomErasing(p=0.5) of a square covering 4/28 of the

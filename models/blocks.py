@@ -1,4 +1,4 @@
-"""Residual blocks of FlexNet / ResNet (spec 7.4) and of the TCN (spec 7.6).
+"""Residual blocks of FlexNet / ResNet and of the TCN.
 
 Both blocks have the same parts: two convs of the configured type, two norms over the output
 width, element dropout, and a 1x1 conv shortcut (with bias, no norm) when the width changes.

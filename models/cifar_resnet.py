@@ -1,4 +1,4 @@
-"""CIFAR ResNet-20/32/44/56/110 baselines (He et al. 2016, section 4.2; spec 7.7).
+"""CIFAR ResNet-20/32/44/56/110 baselines (He et al. 2016, section 4.2).
 
 3x3 conv 16 + BN + ReLU, three stages of ``n`` basic blocks with 16/32/64 channels (stride 2 at
 the first block of stages 2 and 3), global average pool, ``Linear(64, num_classes)``.

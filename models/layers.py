@@ -1,4 +1,4 @@
-"""Config -> layer factories shared by every network family (spec section 7.2).
+"""Config -> layer factories shared by every network family.
 
 One place decides what ``conv.type``, ``net.norm`` and ``net.nonlinearity`` mean, so FlexNet,
 the 1D ResNet and the TCN cannot drift apart.
@@ -112,7 +112,7 @@ def _make_plain_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: in
 
 
 def make_norm(cfg: Any, channels: int, data_dim: int) -> nn.Module:
-    """``net.norm``: BatchNorm{D}d, or LayerNorm = GroupNorm(1 group, eps 1e-12) (spec 7.2)."""
+    """``net.norm``: BatchNorm{D}d, or LayerNorm = GroupNorm(1 group, eps 1e-12)."""
     name = cfg.net.norm
     if name == "BatchNorm":
         return (nn.BatchNorm1d if data_dim == 1 else nn.BatchNorm2d)(channels)

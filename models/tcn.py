@@ -1,4 +1,4 @@
-"""FlexTCN / CKTCN: causal residual network for sequences (original ``SeqData_TCN``, spec 7.6).
+"""FlexTCN / CKTCN: causal residual network for sequences (original ``SeqData_TCN``).
 
 Registered as ``net.type=TCN`` (1D only). No stem: block 0 maps ``in_channels -> int(C f_0)``.
 Readout: ``Linear(final_width, num_classes)`` on the LAST time step; with causal convs that is

@@ -1,4 +1,4 @@
-"""The ``net.block_width_factors`` width schedule (spec section 7.3)."""
+"""The ``net.block_width_factors`` width schedule."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -20,7 +20,7 @@ def _seed():
     torch.manual_seed(0)
 
 
-# --- crop sizes at init (spec 4.3) ------------------------------------------------------------------
+# --- crop sizes at init ------------------------------------------------------------------
 @pytest.mark.parametrize("horizon, expected", [(33, (5, 5)), (17, (3, 3)), (29, (5, 5)), (97, (15, 15))])
 def test_initial_crop_2d(horizon, expected):
     layer = FlexConv(2, 3, data_dim=2, horizon=horizon)
@@ -58,7 +58,7 @@ def test_horizon_keywords_2d(horizon, length, expected):
     assert layer.kernel_size == (expected, expected)
 
 
-# --- parameter counts (spec 8) -----------------------------------------------------------------------
+# --- parameter counts -----------------------------------------------------------------------
 def kernel_net_params(kernel_type, D, H, L, N, steerable=False, learn_omega_0=False, weight_norm=False):
     if kernel_type == "MAGNet":
         return L * (H * H + H) + (H + 1) * N + (L + 1) * (3 * D * H + H) + (L + 1) * H * steerable
@@ -87,7 +87,7 @@ def test_parameter_counts(layer_cls, data_dim, kernel_type):
 
 
 def test_paper_layer_formulas():
-    # spec 8: FlexConv 2D MAGNet 4068 + 33 Cin Cout + Cout; CKConv 1D 3680 + ...; SIREN 2D 1152 + ...
+    # FlexConv 2D MAGNet 4068 + 33 Cin Cout + Cout; CKConv 1D 3680 + ...; SIREN 2D 1152 + ...
     assert n_params(FlexConv(24, 24, 2, 33)) == 4068 + 33 * 24 * 24 + 24
     assert n_params(CKConv(30, 30, 1, "same")) == 3680 + 33 * 900 + 30
     assert n_params(CKConv(24, 36, 2, 33, kernel_type="SIREN")) == 1152 + 33 * 24 * 36 + 36

@@ -140,7 +140,7 @@ def test_hydra_settings():
     assert "outputs" in cfg.hydra.run.dir
 
 
-# Every key of the original cfg/config.yaml (spec section 13).
+# Every key of the original cfg/config.yaml.
 ORIGINAL_KEYS = """
 net.type net.no_hidden net.no_blocks net.dropout net.dropout_in net.norm net.nonlinearity
 net.block_width_factors kernel.type kernel.dim_linear kernel.no_hidden kernel.no_layers

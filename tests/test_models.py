@@ -289,7 +289,7 @@ def test_kernel_sizes_lists_flexconv_layers():
     sizes = kernel_sizes(model)
     assert len(sizes) == 1 + 2 * 2  # stem + two convs per block
     assert all(len(s) == 2 and all(isinstance(k, int) and k >= 1 for k in s) for s in sizes.values())
-    # Paper setting (horizon 33, mask sigma 0.075): every FlexConv starts 5x5 (spec 4.3), N-Jet 7x7.
+    # Paper setting (horizon 33, mask sigma 0.075): every FlexConv starts 5x5, N-Jet 7x7.
     flexnet3 = build_model(make_cfg("ResNet", "FlexConv", **FLEXNET3), 2, 3, 10)
     assert set(kernel_sizes(flexnet3).values()) == {(5, 5)} and len(kernel_sizes(flexnet3)) == 7
     njet = build_model(make_cfg("ResNet", "SRF", **FLEXNET3), 2, 3, 10)
@@ -334,7 +334,7 @@ def test_partial_config_takes_the_schema_defaults_and_unknown_keys_fail():
 
 
 # ---------------------------------------------------------------------------------------------
-# Parameter counts of the original code (spec section 8)
+# Parameter counts of the original code
 
 FLEXNET3 = {"net": {"no_hidden": 24, "no_blocks": 3, "block_width_factors": [1.0, 1, 1.5, 1, 2.0, 1]}}
 FLEXNET5 = {"net": {"no_hidden": 22, "no_blocks": 5, "block_width_factors": [1.0, 1, 1.5, 2, 2.0, 2]}}

@@ -1,4 +1,4 @@
-"""CKConv and FlexConv layers (spec 3-4).
+"""CKConv and FlexConv layers.
 
 A continuous kernel convolution samples its kernel from a small network (the kernel net) evaluated on a
 grid of relative positions in [-1, 1]^D. CKConv uses the full grid; FlexConv multiplies the kernel with a
@@ -242,8 +242,8 @@ class FlexConv(CKConv):
         if not 0 < mask_threshold < 1:
             raise ValueError(f"mask_threshold={mask_threshold!r} is not valid; allowed: 0 < threshold < 1")
         _check_data_dim(data_dim)
-        # Kernel-net envelopes start around the mask centre (spec 4.1). In 1D the mask sits at +1; the
-        # original centred the envelopes at 0 there (spec 15.13), where the initial mask hides them.
+        # Kernel-net envelopes start around the mask centre. In 1D the mask sits at +1; the
+        # original centred the envelopes at 0 there, where the initial mask hides them.
         center = 1.0 if data_dim == 1 else 0.0
         ckconv_kwargs["kernel_init_spatial_value"] = 1.667 * mask_init_value
         super().__init__(in_channels, out_channels, data_dim, horizon, _init_spatial_center=center, **ckconv_kwargs)

@@ -1,4 +1,4 @@
-"""Convolution primitives (spec 5): 2D "same" and 1D causal, each as a spatial and an FFT version.
+"""Convolution primitives: 2D "same" and 1D causal, each as a spatial and an FFT version.
 
 All are cross-correlations (PyTorch convention), stride 1, with an optional per-output-channel bias.
 Shapes: ``x`` is ``[B, C_in, *spatial]``, ``kernel`` is ``[C_out, C_in, *kernel_size]``, and the output is

@@ -1,4 +1,4 @@
-"""Relative-position grids on which continuous kernels are sampled (spec section 1).
+"""Relative-position grids on which continuous kernels are sampled.
 
 A kernel of ``n`` taps per dimension is sampled on ``linspace(-1, 1, n)``: endpoints included, spacing
 ``2 / (n - 1)``, centre exactly 0 for odd ``n``. In 1D the causal convolution puts coordinate +1 on the

@@ -1,4 +1,4 @@
-"""The learnable Gaussian mask of FlexConv and its dynamic cropping (spec 4.2-4.3).
+"""The learnable Gaussian mask of FlexConv and its dynamic cropping.
 
 Mask parameters are one tensor ``[D, 2]`` of rows ``(mean_d, sigma_d)``. The mask is an unnormalised
 Gaussian (peak 1), separable over dimensions: ``m(p) = prod_d exp(-1/2 ((p_d - mean_d) / sigma_d)^2)``.

@@ -1,9 +1,9 @@
 """Regularisers on continuous kernels.
 
-* :func:`kernel_norm_penalty` - what the original calls ``train.weight_decay`` ("LnLoss", spec 10.4): the
+* :func:`kernel_norm_penalty` - what the original calls ``train.weight_decay`` ("LnLoss"): the
   plain (not squared) L2 norms of every CKConv/FlexConv kernel sampled in the last forward plus its bias.
   It is not optimiser weight decay and does not touch any other layer.
-* :func:`anti_aliasing_penalty` - the MAGNet frequency regulariser of spec 11: penalises filter
+* :func:`anti_aliasing_penalty` - the MAGNet frequency regulariser of the paper: penalises filter
   frequencies above the Nyquist frequency of the kernel grid, so kernels transfer across resolutions.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def nyquist_frequency(resolution: int) -> float:
 
 
 def filter_frequencies(net: MFNBase, gauss_stddevs: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-filter frequency estimates ``(sines, gausses)``, each ``[L + 1]`` (spec 11.1).
+    """Per-filter frequency estimates ``(sines, gausses)``, each ``[L + 1]``.
 
     ``sines_l = max |W_l| / 2 pi``; ``gausses_l = gauss_stddevs * max |gamma_l| / 2 pi``. Their sum is the
     "gabor" frequency (the original's broadcasting made the max decouple into this sum).
@@ -69,7 +69,7 @@ def _regularised_layers(model: nn.Module) -> list[FlexConv]:
 
 def anti_aliasing_penalty(model: nn.Module, resolution: int, factor: float = 0.1, target: str = "gabor",
                           fn: str = "l2_relu", method: str = "together", gauss_stddevs: float = 2.0) -> torch.Tensor:
-    """Anti-aliasing penalty of spec 11.2 over every FlexConv with a MAGNet/Gabor kernel net.
+    """Anti-aliasing penalty over every FlexConv with a MAGNet/Gabor kernel net.
 
     Args:
         resolution: number of kernel taps per dimension of the grid the kernels are sampled on (the
@@ -112,7 +112,7 @@ def anti_aliasing_penalty(model: nn.Module, resolution: int, factor: float = 0.1
 
 @torch.no_grad()
 def frequency_summaries(model: nn.Module, gauss_stddevs: float = 1.0) -> dict[str, float]:
-    """Per-layer frequency summaries for logging (spec 11.3): ``{sines,gausses,gabor}_freq_{i}``, their
+    """Per-layer frequency summaries for logging: ``{sines,gausses,gabor}_freq_{i}``, their
     mean/std over layers, and ``mask_freq_{i}`` / mean / std."""
     rows: dict[str, list[float]] = {"sines": [], "gausses": [], "gabor": [], "mask": []}
     for layer in _regularised_layers(model):

@@ -1,4 +1,4 @@
-"""SRF / N-Jet layer (spec 6): a learnable-scale Gaussian-derivative basis with learned coefficients.
+"""SRF / N-Jet layer: a learnable-scale Gaussian-derivative basis with learned coefficients.
 
 Written from the description of Pintea et al. (2021) "Resolution learning in deep convolutional networks
 using scale-space theory": the kernel is ``K[o, c] = sum_f alpha[f, c, o] B_f`` where the ``B_f`` are 2D

@@ -1,4 +1,4 @@
-"""Multiplicative filter networks: MAGNet (the paper's kernel net), MFN-Gabor and MFN-Fourier (spec 2.1-2.4).
+"""Multiplicative filter networks: MAGNet (the paper's kernel net), MFN-Gabor and MFN-Fourier.
 
 ``z_0 = g_0(x)``, ``z_l = g_l(x) * A_l(z_{l-1})`` for ``l = 1..L``, output ``A_out(z_L)``. The filters
 ``g_l`` are the only nonlinearity. ``no_layers = L`` counts the hidden linears, so there are ``L + 1``
@@ -88,7 +88,7 @@ class MFNBase(KernelNet):
 
 
 class MAGNet(MFNBase):
-    """Multiplicative Anisotropic Gabor Network (the paper's kernel net, spec 2.2).
+    """Multiplicative Anisotropic Gabor Network (the paper's kernel net).
 
     Filter ``l`` has anisotropic ``gamma ~ Gamma(alpha / (l + 1), beta)`` per hidden unit and input
     dimension, centres ``mu ~ mu_center + init_spatial_value * U(-1, 1)`` and sine weights scaled by
@@ -111,7 +111,7 @@ class MAGNet(MFNBase):
 
 
 class GaborNet(MFNBase):
-    """MFN-Gabor (spec 2.3): isotropic ``gamma ~ Gamma(alpha / (L + 1), beta)`` in every filter."""
+    """MFN-Gabor: isotropic ``gamma ~ Gamma(alpha / (L + 1), beta)`` in every filter."""
 
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,
                  input_scale: float = 25.6, init_spatial_value: float = 1.0, init_spatial_center: float = 0.0,
@@ -126,7 +126,7 @@ class GaborNet(MFNBase):
 
 
 class FourierNet(MFNBase):
-    """MFN-Fourier (spec 2.4): sine filters scaled by ``input_scale / sqrt(L + 1)``.
+    """MFN-Fourier: sine filters scaled by ``input_scale / sqrt(L + 1)``.
 
     Unlike the original (which always used 256), ``input_scale`` is honoured.
     """

@@ -1,4 +1,4 @@
-"""Plain MLP kernel net (spec 2.6): ``Linear + Norm + Act`` blocks, then an output linear."""
+"""Plain MLP kernel net: ``Linear + Norm + Act`` blocks, then an output linear."""
 from __future__ import annotations
 
 import torch

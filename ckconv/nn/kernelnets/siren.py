@@ -1,4 +1,4 @@
-"""SIREN and nSIREN kernel nets (spec 2.5).
+"""SIREN and nSIREN kernel nets.
 
 ``no_layers`` counts ALL linears: ``D -> H``, ``no_layers - 2`` hidden ``H -> H`` (each followed by a
 sine) and a plain output linear ``H -> out_features``.
