@@ -137,9 +137,11 @@ def _check_conv(cfg: DictConfig, err: Problems, meta, entry: str) -> None:
         return  # fixed baselines ignore the conv section
     horizon = conv.horizon
     if conv.type == "Conv":
-        if isinstance(horizon, str) and horizon.strip().isdigit():
-            horizon = int(horizon)
-        if not _is_int(horizon) or horizon < 1:
+        from models.layers import plain_kernel_size
+
+        try:
+            plain_kernel_size(horizon)
+        except ValueError:
             err.add("conv.horizon", conv.horizon, "with conv.type=Conv it is the kernel size: an int >= 1")
         return
     if entry == "run_crossres" and conv.type != "SRF":

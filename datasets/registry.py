@@ -15,8 +15,9 @@ from typing import Callable, ClassVar, Mapping, Optional
 import torch
 from torch.utils.data import Dataset
 
+from config.choices import INTERPOLATIONS
+
 AUGMENT_NONE = "None"  # the original config's spelling; Python None is accepted as an alias
-INTERPOLATIONS = ("bilinear", "nearest")
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,17 @@ def _make_ck_conv(cfg: Any, kind: str, in_channels: int, out_channels: int, data
     )
 
 
-def _make_plain_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> nn.Module:
-    horizon = cfg.conv.horizon
+def plain_kernel_size(horizon: Any) -> int:
+    """``conv.horizon`` of ``conv.type=Conv``: the kernel size, a positive int ("3" from YAML means 3)."""
     if isinstance(horizon, str) and horizon.strip().isdigit():
-        horizon = int(horizon)  # "3" from YAML means kernel size 3
+        horizon = int(horizon)
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"conv.type=Conv needs conv.horizon = the kernel size (a positive int), "
-                         f"got {horizon!r}")
+        raise ValueError(f"conv.type=Conv needs conv.horizon = the kernel size (a positive int), got {horizon!r}")
+    return horizon
+
+
+def _make_plain_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> nn.Module:
+    horizon = plain_kernel_size(cfg.conv.horizon)
     # The residual networks keep full resolution everywhere; anything else breaks the sums.
     padding, stride = cfg.conv.padding, cfg.conv.stride
     if padding != "same" or int(stride) != 1:
