@@ -77,7 +77,8 @@ def parse_bias_init(value: Any) -> str | None:
 
 
 def parse_resume(value: Any) -> bool | str:
-    """``train.resume``: False (start fresh), True (this run directory's last.pt) or a path."""
+    """``train.resume``: False (start fresh), True (this run directory's last.pt), "auto" (the same, and a
+    finished run is not retrained) or a path."""
     if value in (None, False, "", "false", "False"):
         return False
     if value in (True, "true", "True"):

@@ -226,7 +226,8 @@ class TrainConfig:
                          "iteration with eta_min 1e-6", allowed=C.SCHEDULERS, parse=C.parse_scheduler)
     scheduler_params: SchedulerParamsConfig = section(SchedulerParamsConfig)
     resume: Any = key(False, "[new] false | true (= <run dir>/checkpoints/last.pt; pass hydra.run.dir=<old run dir>) | "
-                      "path of a checkpoint or run directory")
+                      "auto (as true, and a run whose summary.json says it finished is not retrained; the "
+                      "default of experiments/reproduce.py) | path of a checkpoint or run directory")
     mixed_precision: bool = key(False, "[new] bf16 autocast on CUDA (ignored on CPU)")
     early_stop_patience: int = key(100, "[new] stop after this many epochs without a new best validation accuracy "
                                    "(original: fixed 100); -1 = never")

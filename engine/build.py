@@ -19,6 +19,7 @@ from models import build_model
 
 from .checkpoint import CheckpointError, CrossResState
 from .optim import build_optimizer, build_schedule, describe_optimizer
+from .preemption import StopRequest
 from .runtime import Dist
 from .trainer import LoopSettings, Regularizers, Trainer
 
@@ -117,7 +118,7 @@ def loop_settings(cfg, seed: int, progress: bool) -> LoopSettings:
 
 def build_trainer(cfg: DictConfig, *, raw_model: torch.nn.Module, data, device: torch.device, dist: Dist, logger,
                   checkpoint_dir: Path, seed: int, step_offset: int = 0,
-                  crossres: CrossResState | None = None) -> Trainer:
+                  crossres: CrossResState | None = None, stop: StopRequest | None = None) -> Trainer:
     """A Trainer for one training phase: the model (wrapped in DDP under torchrun), a fresh optimiser and
     schedule sized by the actual loader, the regularisers and the loop settings, all from ``cfg``."""
     model = raw_model
@@ -135,7 +136,7 @@ def build_trainer(cfg: DictConfig, *, raw_model: torch.nn.Module, data, device: 
                    regularizers=build_regularizers(cfg, data.meta), settings=loop_settings(cfg, seed, dist.is_main),
                    device=device, logger=logger, checkpoint_dir=checkpoint_dir,
                    config=OmegaConf.to_container(cfg, resolve=True), is_main=dist.is_main, step_offset=step_offset,
-                   crossres=crossres)
+                   crossres=crossres, stop=stop)
 
 
 # --- checkpoints -------------------------------------------------------------------------------------

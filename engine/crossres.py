@@ -61,8 +61,9 @@ from models import count_parameters
 from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, config_from_checkpoint, describe_model,
                     input_meta, load_weights)
 from .checkpoint import CheckpointError, CrossResState, load_checkpoint, save_checkpoint
-from .experiment import finish_training
+from .experiment import finish_training, finished_summary, stop_after_signal
 from .logger import RunLogger
+from .preemption import StopRequest, stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
 from .trainer import NonFiniteLossError, Trainer, evaluate, layer_statistics
 
@@ -219,7 +220,7 @@ def find_run_dir(resume, run_dir: Path) -> Path | None:
     resume = parse_resume(resume)
     if resume is False:
         return None
-    if resume is True:
+    if resume in (True, "auto"):
         return run_dir
     path = Path(str(resume))
     if path.is_file():
@@ -256,6 +257,7 @@ class RunContext:
     dist: Dist
     logger: RunLogger
     seed: int
+    stop: StopRequest | None = None
 
     @property
     def resolved_base(self) -> dict:
@@ -272,7 +274,7 @@ def train_phase(ctx: RunContext, phase: str, cfg: DictConfig, raw_model, data, *
     logger = PhaseLogger(ctx.logger, phase)
     trainer = build_trainer(cfg, raw_model=raw_model, data=data, device=ctx.device, dist=ctx.dist, logger=logger,
                             checkpoint_dir=phase_dir / "checkpoints", seed=ctx.seed, step_offset=step_offset,
-                            crossres=state)
+                            crossres=state, stop=ctx.stop)
     if checkpoint is not None:
         trainer.restore(checkpoint)
         logger.truncate_metrics(trainer.epoch)
@@ -282,6 +284,9 @@ def train_phase(ctx: RunContext, phase: str, cfg: DictConfig, raw_model, data, *
         ctx.logger.update_summary(status="diverged", phase=phase, error=str(error))
         ctx.logger.finish()
         raise
+    if status == "preempted":
+        ctx.logger.update_summary(phase=phase)
+        stop_after_signal(trainer, ctx.logger, phase_dir / "checkpoints" / "last.pt")
     final = finish_training(trainer, raw_model, data, ctx.device, trainer.settings, logger, phase_dir)
     logger.update_summary(status=status)
     return trainer, status, final
@@ -305,11 +310,18 @@ def run(cfg: DictConfig, run_dir: Path, explicit: list[str] = ()) -> dict:
     device = resolve_device(cfg.device)
     dist, device = init_distributed(device)
     run_dir = broadcast_from_main(str(run_dir))  # under torchrun rank 0's directory holds the run (as run_experiment)
-    return cross_resolution(cfg, Path(run_dir), list(explicit), device, dist)
+    with stop_on_signals() as stop:
+        return cross_resolution(cfg, Path(run_dir), list(explicit), device, dist, stop)
 
 
-def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist) -> dict:
+def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist,
+                     stop: StopRequest | None = None) -> dict:
     started = time.time()
+    if parse_resume(cfg.train.resume) == "auto":
+        done = broadcast_from_main(finished_summary(run_dir))
+        if done is not None and done.get("phase") == "done":
+            print(f"train.resume=auto: {run_dir} is already finished ({done['status']}); not retraining it")
+            return done
     resumed_dir = find_run_dir(cfg.train.resume, run_dir)
     progress = find_progress(resumed_dir) if resumed_dir is not None else Progress(run_dir)
     latest = progress.latest()
@@ -331,7 +343,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device
     logger = RunLogger(run_dir, enabled=dist.is_main, wandb_cfg=cfg.wandb, debug=bool(cfg.debug),
                        config=OmegaConf.to_container(cfg, resolve=True),
                        resume_id=latest_checkpoint.get("wandb_id") if latest_checkpoint else None)
-    ctx = RunContext(cfg, run_dir, device, dist, logger, seed)
+    ctx = RunContext(cfg, run_dir, device, dist, logger, seed, stop)
     seed_everything(seed, bool(cfg.deterministic))
 
     # --- source phase ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ The run directory gets ``metrics.jsonl``, ``summary.json`` and ``checkpoints/{la
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, co
                     describe_model, input_meta, load_weights)
 from .checkpoint import CheckpointError, load_checkpoint
 from .logger import RunLogger
+from .preemption import stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
 from .trainer import LoopSettings, NonFiniteLossError, Trainer, evaluate, layer_statistics
 
@@ -43,14 +45,30 @@ def run(cfg: DictConfig, run_dir: Path, explicit: list[str] = ()) -> dict:
     return train(cfg, Path(run_dir), list(explicit), device, dist)
 
 
+FINISHED = ("completed", "early_stopped")
+
+
+def finished_summary(run_dir: Path) -> dict | None:
+    """The run directory's summary if it says the run is finished (``train.resume=auto`` skips it)."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError:
+        return None  # half-written by a killed process: not finished
+    return summary if summary.get("status") in FINISHED else None
+
+
 def resume_checkpoint_path(cfg, run_dir: Path) -> Path | None:
     resume = parse_resume(cfg.train.resume)
     if resume is False:
         return None
-    if resume is True:
+    if resume in (True, "auto"):
         path = run_dir / "checkpoints" / "last.pt"
         if not path.exists():
-            print(f"train.resume=true: no checkpoint at {path} yet, starting a new run")
+            print(f"train.resume={resume if resume == 'auto' else 'true'}: no checkpoint at {path} yet, "
+                  "starting a new run")
             return None
         return path
     path = Path(str(resume))
@@ -63,6 +81,12 @@ def resume_checkpoint_path(cfg, run_dir: Path) -> Path | None:
 
 def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist) -> dict:
     started = time.time()
+    if parse_resume(cfg.train.resume) == "auto":
+        done = broadcast_from_main(finished_summary(run_dir))
+        if done is not None:
+            print(f"train.resume=auto: {run_dir} is already finished ({done['status']}, "
+                  f"{done.get('epochs_completed')} epochs); not retraining it")
+            return done
     checkpoint = None
     resume_path = resume_checkpoint_path(cfg, run_dir)
     if resume_path is not None:
@@ -95,8 +119,16 @@ def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.dev
     resolved = OmegaConf.to_container(cfg, resolve=True)
     logger = RunLogger(run_dir, enabled=dist.is_main, wandb_cfg=cfg.wandb, debug=bool(cfg.debug), config=resolved,
                        resume_id=checkpoint.get("wandb_id") if checkpoint else None)
-    trainer = build_trainer(cfg, raw_model=model, data=data, device=device, dist=dist, logger=logger,
-                            checkpoint_dir=run_dir / "checkpoints", seed=seed)
+    with stop_on_signals() as stop:
+        trainer = build_trainer(cfg, raw_model=model, data=data, device=device, dist=dist, logger=logger,
+                                checkpoint_dir=run_dir / "checkpoints", seed=seed, stop=stop)
+        return fit_and_report(cfg, trainer, model, data, device, dist, logger, run_dir, checkpoint, meta,
+                              no_params, seed, started)
+
+
+def fit_and_report(cfg, trainer: Trainer, model, data, device, dist: Dist, logger: RunLogger, run_dir: Path,
+                   checkpoint: dict | None, meta, no_params: int, seed: int, started: float) -> dict:
+    """Train (continuing ``checkpoint`` if given), then test the best weights and write the summary."""
     settings = trainer.settings
     if checkpoint is not None:
         trainer.restore(checkpoint)
@@ -116,10 +148,24 @@ def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.dev
         logger.update_summary(status="diverged", error=str(error))
         logger.finish()
         raise
+    if status == "preempted":
+        stop_after_signal(trainer, logger, run_dir / "checkpoints" / "last.pt")
     summary = finish_training(trainer, model, data, device, settings, logger, run_dir)
     logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
     logger.finish()
     return {**summary, **logger.summary}
+
+
+def stop_after_signal(trainer: Trainer, logger, last: Path) -> None:
+    """The run was asked to stop (SIGTERM / SIGUSR1 / SIGUSR2): say where it stands, then hand the signal on."""
+    logger.update_summary(status="preempted", epochs_completed=trainer.epoch, wall_time_s=trainer.elapsed_s)
+    logger.finish()
+    if trainer.is_main:
+        where = (f"{last} holds epoch {trainer.epoch}" if trainer.epoch else "no epoch was completed, so a resumed "
+                 "run starts from the beginning")
+        print(f"stopped by {trainer.stop.name} after {trainer.epoch} completed epoch(s); {where}. Run the same "
+              f"command with train.resume=auto to continue.", flush=True)
+    trainer.stop.hand_over()
 
 
 def finish_training(trainer: Trainer, raw_model, data, device, settings: LoopSettings, logger, run_dir: Path) -> dict:

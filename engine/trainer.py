@@ -28,6 +28,7 @@ from models import kernel_sizes
 
 from .checkpoint import CheckpointError, CrossResState, rng_state, save_checkpoint
 from .optim import Schedule
+from .preemption import StopRequest
 from .runtime import broadcast_from_main
 
 
@@ -134,8 +135,13 @@ def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, 
 
 
 def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, settings: LoopSettings,
-                    device: torch.device, epoch: int, global_step: int, raw_model=None) -> tuple[dict, int]:
-    """One pass over the training loader; returns (metrics, global_step)."""
+                    device: torch.device, epoch: int, global_step: int, raw_model=None,
+                    stop: StopRequest | None = None) -> tuple[dict | None, int, bool]:
+    """One pass over the training loader; returns (metrics, global_step, stopped).
+
+    ``stopped``: a stop was requested (a signal, on any rank); the step in progress was finished and the
+    epoch left early, so its metrics are None and nothing of it is to be saved.
+    """
     raw_model = raw_model if raw_model is not None else model
     model.train()
     total_loss = correct = count = 0.0
@@ -148,7 +154,8 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         optimizer.zero_grad(set_to_none=True)
         loss, outputs, aa = training_loss(model, raw_model, inputs, labels, regularizers, device,
                                           mixed_precision=settings.mixed_precision, dropout_in=settings.dropout_in)
-        if not _finite_on_every_rank(loss):
+        finite, stopping = _step_checks(loss, stop is not None and stop.requested)
+        if not finite:
             value = float(loss.detach())
             value = value if not math.isfinite(value) else "non-finite in another process"
             raise NonFiniteLossError(f"loss became {value} at epoch {epoch + 1}, step {step_in_epoch} "
@@ -166,12 +173,15 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         count += batch
         total_aa += aa * batch
         bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.4f}", refresh=False)
+        if stopping:
+            bar.close()
+            return None, global_step, True
     bar.close()
     metrics = {"loss_train": total_loss / max(count, 1), "accuracy_train": correct / max(count, 1),
                "lr": optimizer.param_groups[0]["lr"]}
     if regularizers.anti_aliasing is not None:
         metrics["gabor_reg_train"] = total_aa / max(count, 1)
-    return _all_reduce_mean(metrics, count), global_step
+    return _all_reduce_mean(metrics, count), global_step, False
 
 
 @torch.no_grad()
@@ -199,13 +209,16 @@ def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, to
     return result
 
 
-def _finite_on_every_rank(loss: torch.Tensor) -> bool:
-    """Under DDP a NaN in one process must stop all of them at the same step: the others would otherwise
-    wait forever in the next gradient all-reduce."""
-    finite = torch.isfinite(loss.detach()).float()
+def _step_checks(loss: torch.Tensor, stop_requested: bool) -> tuple[bool, bool]:
+    """(the loss is finite on every rank, a stop was requested on some rank), in one all-reduce under DDP:
+    a NaN or a signal in one process must stop all of them at the same step, or the others would wait
+    forever in the next gradient all-reduce."""
+    flags = torch.stack([torch.isfinite(loss.detach()).float(),
+                         torch.tensor(0.0 if stop_requested else 1.0, device=loss.device)])
     if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-    return bool(finite)
+        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
+    finite, keep_going = flags.tolist()
+    return bool(finite), not bool(keep_going)
 
 
 def _all_reduce_mean(metrics: dict, count: float) -> dict:
@@ -249,7 +262,8 @@ class Trainer:
 
     def __init__(self, *, model, raw_model, optimizer, schedule: Schedule, data, regularizers: Regularizers,
                  settings: LoopSettings, device: torch.device, logger, checkpoint_dir: Path, config: dict,
-                 is_main: bool = True, step_offset: int = 0, crossres: CrossResState | None = None):
+                 is_main: bool = True, step_offset: int = 0, crossres: CrossResState | None = None,
+                 stop: StopRequest | None = None):
         self.model, self.raw_model = model, raw_model
         self.optimizer, self.schedule = optimizer, schedule
         self.data, self.regularizers, self.settings = data, regularizers, settings
@@ -258,6 +272,7 @@ class Trainer:
         self.config, self.is_main = config, is_main
         self.step_offset = step_offset  # W&B step of epoch 0 (cross-resolution phases continue the steps)
         self.crossres = crossres
+        self.stop = stop  # set by SIGTERM / SIGUSR1 / SIGUSR2 (engine.preemption)
         self.best = BestState()
         self.epoch = 0
         self.global_step = 0
@@ -295,16 +310,19 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------------
     def fit(self) -> str:
-        """Train until ``settings.epochs`` or early stopping; returns the stop reason."""
+        """Train until ``settings.epochs``, early stopping or a stop request; returns the stop reason:
+        "completed", "early_stopped" or "preempted"."""
         settings = self.settings
         progress = settings.progress and self.is_main
         while self.epoch < settings.epochs:
             epoch = self.epoch
             start = time.perf_counter()
             reseed_for_epoch(settings.seed, epoch, self.data.train_loader)
-            train_metrics, self.global_step = train_one_epoch(
+            train_metrics, self.global_step, stopped = train_one_epoch(
                 self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, settings,
-                self.device, epoch, self.global_step, raw_model=self.raw_model)
+                self.device, epoch, self.global_step, raw_model=self.raw_model, stop=self.stop)
+            if stopped:  # left inside the epoch: last.pt keeps the previous one
+                return "preempted"
             evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
                                    mixed_precision=settings.mixed_precision, progress=progress)
             val = broadcast_from_main(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
@@ -348,4 +366,6 @@ class Trainer:
                            + ("  *" if improved else ""))
             if 0 <= settings.early_stop_patience <= self.best.epochs_since_best:
                 return "early_stopped"
+            if self.stop is not None and broadcast_from_main(self.stop.requested) and self.epoch < settings.epochs:
+                return "preempted"  # the signal came during evaluation or saving: this epoch is complete
         return "completed"

@@ -151,10 +151,10 @@ def epoch_log(monkeypatch):
         phase[:] = [self.crossres.phase]  # the phase is a declared part of every checkpoint the trainer writes
         return original_fit(self)
 
-    def counting(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step, raw_model=None):
+    def counting(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step, **kwargs):
         calls.append((phase[0], epoch + 1))
         return original(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step,
-                        raw_model=raw_model)
+                        **kwargs)
 
     monkeypatch.setattr(trainer, "train_one_epoch", counting)
     monkeypatch.setattr(trainer.Trainer, "fit", fit)
