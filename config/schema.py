@@ -308,14 +308,14 @@ class PublishedResult:
 class PaperConfig:
     """[new] What a paper preset reproduces (read by experiments/make_tables.py; no effect on a run)."""
 
-    table: str = key("", 'paper table ("1", "3", "4", "8"); "" = not a paper preset')
+    table: str = key("", 'the table the preset is a row of: "1", "3", "4", "8" (the paper\'s) or "dev" (tiny MNIST-1D '
+                     'runs, minutes on a CPU); "" = none (experiments/reproduce.py runs a table)')
     row: str = key("", "row of that table")
     column: str = key("", "column (Table 1: the dataset)")
     published: Dict[str, PublishedResult] = key({}, "summary.json key -> published mean/std (percent)")
     params: str = key("", "parameter count as published (e.g. 0.67M)")
     no_params: Optional[int] = key(None, "parameter count of the model this code builds (a test checks it)")
     seeds: List[int] = key([0, 1, 2], "the seeds the authors ran")
-    entry: str = key("run_experiment", "the entry point that runs the preset", allowed=C.ENTRIES)
     command: str = key("", "the published command (a test checks the preset sets the same values)")
 
 

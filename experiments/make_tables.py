@@ -3,10 +3,11 @@
 Scans run directories (anything with a ``summary.json`` and ``.hydra/overrides.yaml``) below the given
 folders, groups them by their ``experiment=<preset>`` override, and prints one Markdown row per preset.
 The published numbers come from each preset's ``paper:`` node (``cfg/experiment/``: table, row, published
-mean/std per summary.json key, parameter count).
+mean/std per summary.json key, parameter count). ``experiments/reproduce.py`` uses the same functions as
+the table step of a sweep.
 
     python experiments/make_tables.py outputs multirun                # all presets found
-    python experiments/make_tables.py multirun --prefix t3_ --csv t3.csv
+    python experiments/make_tables.py multirun --prefix t3_ --csv t3.csv --plot t3.png
 
 The metric is ``best_test_accuracy`` for ``protocol=paper`` runs (the paper's best-epoch protocol) and
 ``test_accuracy`` (at the best-validation epoch) for clean runs; cross-resolution runs report source,
@@ -31,6 +32,7 @@ if str(ROOT) not in sys.path:
 
 CROSSRES_FIELDS = ("source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy")
 ACCURACY = "best_test_accuracy"  # the key of single-number rows (the paper's best-epoch protocol)
+FINISHED = ("completed", "early_stopped", "evaluated")
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,11 +47,25 @@ def paper_info(preset: str) -> dict:
     return OmegaConf.to_container(compose_config([f"experiment={preset}"]).paper, resolve=True)
 
 
-def published_numbers(preset: str) -> list[float]:
-    """Published means of the preset, in the order of CROSSRES_FIELDS (cross-resolution) or the one accuracy."""
-    published = paper_info(preset).get("published", {})
-    keys = CROSSRES_FIELDS if any(k in published for k in CROSSRES_FIELDS) else (ACCURACY,)
-    return [published[k]["mean"] for k in keys if k in published]
+def published(preset: str) -> dict[str, dict]:
+    """``{summary key: {"mean": .., "std": ..}}`` as published for the preset ({} if nothing was)."""
+    return paper_info(preset).get("published", {})
+
+
+def run_preset(run_dir: Path) -> str | None:
+    """The ``experiment=`` preset a run directory was launched with (None: not a Hydra run directory)."""
+    overrides_path = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_path.exists():
+        return None
+    overrides = yaml.safe_load(overrides_path.read_text()) or []
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "(default)")
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None  # missing, or half-written by a killed process
 
 
 def find_runs(roots: list[Path]) -> dict[str, list[dict]]:
@@ -57,13 +73,8 @@ def find_runs(roots: list[Path]) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = defaultdict(list)
     for root in roots:
         for summary_path in sorted(root.rglob("summary.json")):
-            overrides_path = summary_path.parent / ".hydra" / "overrides.yaml"
-            if not overrides_path.exists():
-                continue
-            overrides = yaml.safe_load(overrides_path.read_text()) or []
-            preset = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "(default)")
-            summary = json.loads(summary_path.read_text())
-            if summary.get("status") in ("completed", "early_stopped", "evaluated"):
+            preset, summary = run_preset(summary_path.parent), read_summary(summary_path.parent)
+            if preset is not None and summary and summary.get("status") in FINISHED:
                 runs[preset].append(summary)
     return runs
 
@@ -76,43 +87,113 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
 
 
-def table_rows(runs: dict[str, list[dict]]) -> list[dict]:
+def _published_text(result: dict | None) -> str:
+    if not result or result.get("mean") is None:
+        return "-"
+    std = result.get("std")
+    return f"{result['mean']:.2f}" + (f" +- {std:.2f}" if std is not None else "")
+
+
+def table_rows(runs: dict[str, list[dict]], presets: list[str] | None = None) -> list[dict]:
+    """One row per preset (those of ``runs``, or ``presets`` in that order, with '-' where no run finished)."""
     rows = []
-    for preset in sorted(runs):
-        summaries = runs[preset]
-        paper = published_numbers(preset)
+    for preset in presets if presets is not None else sorted(runs):
+        summaries = runs.get(preset, [])
+        paper = published(preset)
         seeds = sorted({s.get("seed") for s in summaries if s.get("seed") is not None})
-        params = summaries[0].get("no_params")
-        row = {"preset": preset, "runs": len(summaries), "seeds": ",".join(map(str, seeds)),
-               "params": f"{params:,}" if isinstance(params, int) else "-"}
-        if all(field in summaries[0] for field in CROSSRES_FIELDS):
-            for i, field in enumerate(CROSSRES_FIELDS):
-                row[field] = mean_std([100 * s[field] for s in summaries if field in s])
-                row[f"paper_{field}"] = paper[i] if i < len(paper) else "-"
+        params = summaries[0].get("no_params") if summaries else paper_info(preset).get("no_params")
+        row = {"preset": preset, "row": paper_info(preset).get("row", ""), "runs": len(summaries),
+               "seeds": ",".join(map(str, seeds)), "params": f"{params:,}" if isinstance(params, int) else "-"}
+        crossres = any(f in paper for f in CROSSRES_FIELDS) or (summaries and CROSSRES_FIELDS[0] in summaries[0])
+        if crossres:
+            for field in CROSSRES_FIELDS:
+                values = [100 * s[field] for s in summaries if field in s]
+                row[field] = mean_std(values)
+                row[f"paper_{field}"] = _published_text(paper.get(field))
+                row[f"_{field}_values"] = values
         else:
-            metric = "best_test_accuracy" if summaries[0].get("protocol") == "paper" else "test_accuracy"
+            metric = "best_test_accuracy" if (summaries[0].get("protocol") if summaries else "paper") == "paper" \
+                else "test_accuracy"
             values = [100 * s[metric] for s in summaries if s.get(metric) is not None]
-            row.update(metric=metric, ours=mean_std(values), paper=paper[0] if paper else "-")
-            if values and paper:
-                row["diff"] = f"{statistics.mean(values) - paper[0]:+.2f}"
+            reference = paper.get(ACCURACY)
+            row.update(metric=metric, ours=mean_std(values), paper=_published_text(reference), _values=values)
+            if values and reference and reference.get("mean") is not None:
+                row["diff"] = f"{statistics.mean(values) - reference['mean']:+.2f}"
         rows.append(row)
     return rows
 
 
-def print_markdown(rows: list[dict]) -> None:
+def markdown(rows: list[dict]) -> str:
+    lines = []
     plain = [r for r in rows if "ours" in r]
     if plain:
-        print("| preset | runs (seeds) | params | ours (%) | paper (%) | diff |\n|---|---|---|---|---|---|")
-        for r in plain:
-            print(f"| {r['preset']} | {r['runs']} ({r['seeds']}) | {r['params']} | {r['ours']} | {r['paper']} | "
-                  f"{r.get('diff', '-')} |")
+        lines += ["| preset | row | seeds (n) | params | metric | ours (%) | paper (%) | diff |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['preset']} | {r['row']} | {r['seeds'] or '-'} ({r['runs']}) | {r['params']} | {r['metric']} | "
+                  f"{r['ours']} | {r['paper']} | {r.get('diff', '-')} |" for r in plain]
     cross = [r for r in rows if "ours" not in r]
     if cross:
-        print("\n| preset | runs | " + " | ".join(f"{f} (paper)" for f in CROSSRES_FIELDS) + " |")
-        print("|---|---|" + "---|" * len(CROSSRES_FIELDS))
-        for r in cross:
-            cells = " | ".join(f"{r[f]} ({r[f'paper_{f}']})" for f in CROSSRES_FIELDS)
-            print(f"| {r['preset']} | {r['runs']} | {cells} |")
+        lines += [""] if lines else []
+        lines += ["| preset | seeds (n) | " + " | ".join(f"{f} (paper)" for f in CROSSRES_FIELDS) + " |",
+                  "|---|---|" + "---|" * len(CROSSRES_FIELDS)]
+        lines += [f"| {r['preset']} | {r['seeds'] or '-'} ({r['runs']}) | "
+                  + " | ".join(f"{r[f]} ({r[f'paper_{f}']})" for f in CROSSRES_FIELDS) + " |" for r in cross]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    public = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+    fields = sorted({key for row in public for key in row})
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(public)
+
+
+def plot(rows: list[dict], path: Path, title: str = "") -> Path | None:
+    """Bar chart: our mean (+- std over seeds, dots = seeds) next to the published number, per preset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = []  # (label, our values, published mean, published std)
+    for r in rows:
+        if "ours" in r:
+            reference = published(r["preset"]).get(ACCURACY) or {}
+            entries.append((r["preset"], r["_values"], reference.get("mean"), reference.get("std")))
+        else:
+            for field in CROSSRES_FIELDS:
+                reference = published(r["preset"]).get(field) or {}
+                entries.append((f"{r['preset']}\n{field}", r[f"_{field}_values"], reference.get("mean"),
+                                reference.get("std")))
+    if not entries:
+        return None
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(entries) + 2), 4.2))
+    xs = range(len(entries))
+    width = 0.38
+    for x, (_, values, mean, std) in zip(xs, entries):
+        if values:
+            ax.bar(x - width / 2, statistics.mean(values), width, color="tab:blue",
+                   yerr=statistics.stdev(values) if len(values) > 1 else None, capsize=3)
+            ax.scatter([x - width / 2] * len(values), values, color="black", s=10, zorder=3)
+        if mean is not None:
+            ax.bar(x + width / 2, mean, width, color="tab:orange", yerr=std, capsize=3)
+    ax.bar([], [], color="tab:blue", label="ours (mean +- std, dots: seeds)")
+    ax.bar([], [], color="tab:orange", label="published")
+    ax.set_xticks(list(xs), [label for label, *_ in entries], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    all_values = [v for _, values, mean, _ in entries for v in values + ([mean] if mean is not None else [])]
+    if all_values and min(all_values) > 0:
+        low = min(all_values)
+        ax.set_ylim(max(0.0, low - 0.25 * (100 - low) - 2), 100)  # differences of a few points stay visible
+    ax.set_title(title or "ours vs published")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,19 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("roots", nargs="*", type=Path, default=[Path("outputs"), Path("multirun")])
     parser.add_argument("--prefix", default="", help="only presets whose name starts with this (e.g. t3_)")
     parser.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
+    parser.add_argument("--plot", type=Path, help="also draw ours vs published into this PNG")
     args = parser.parse_args(argv)
     runs = {k: v for k, v in find_runs([r for r in args.roots if r.exists()]).items() if k.startswith(args.prefix)}
     if not runs:
         print(f"no finished runs found below {', '.join(map(str, args.roots))}", file=sys.stderr)
         return 1
     rows = table_rows(runs)
-    print_markdown(rows)
+    print(markdown(rows), end="")
     if args.csv:
-        fields = sorted({key for row in rows for key in row})
-        with args.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(rows, args.csv)
+    if args.plot:
+        plot(rows, args.plot)
     return 0
 
 

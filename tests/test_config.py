@@ -172,8 +172,7 @@ protocol wandb.mode train.resume train.mixed_precision train.early_stop_patience
 train.limit_train_batches train.limit_eval_batches train.optimizer_params.weight_decay
 dataset_params.num_workers dataset_params.val_fraction dataset_params.synthetic
 cross_res.eval_resolutions profile.mode profile.grow_masks profile.warmup_batches
-paper.table paper.row paper.column paper.published paper.params paper.no_params paper.seeds paper.entry
-paper.command
+paper.table paper.row paper.column paper.published paper.params paper.no_params paper.seeds paper.command
 """.split()
 
 
@@ -296,7 +295,6 @@ def test_paper_preset_header_and_protocol(preset):
     assert cfg.protocol == "paper"
     paper = cfg.paper
     assert paper.table == preset[1] and paper.row and paper.seeds and paper.no_params > 0
-    assert paper.entry == ("run_crossres" if preset.startswith("t4_") else "run_experiment")
     expected_metrics = ({"source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy"}
                         if preset.startswith("t4_") else {"best_test_accuracy"})
     assert not paper.published or set(paper.published) == expected_metrics

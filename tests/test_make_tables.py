@@ -27,12 +27,13 @@ def test_groups_runs_by_preset_and_compares_with_paper(tmp_path, capsys):
     rows = {row["preset"]: row for row in make_tables.table_rows(make_tables.find_runs([tmp_path]))}
     flexnet = rows["t3_cifar10_flexnet7"]
     assert flexnet["runs"] == 2 and flexnet["seeds"] == "0,1"       # the unfinished run is left out
-    assert flexnet["ours"] == "92.20 +- 0.14" and flexnet["paper"] == 92.2 and flexnet["diff"] == "+0.00"
+    assert flexnet["ours"] == "92.20 +- 0.14" and flexnet["paper"] == "92.20 +- 0.10" and flexnet["diff"] == "+0.00"
     assert flexnet["params"] == "671,650"
     cross = rows["t4_crossres_flexnet7"]
-    assert cross["ootb_difference"] == "-36.00" and cross["paper_ootb_difference"] == -34.5
+    assert cross["ootb_difference"] == "-36.00" and cross["paper_ootb_difference"] == "-34.50 +- 13.90"
     assert make_tables.main([str(tmp_path)]) == 0
-    assert "| t3_cifar10_flexnet7 | 2 (0,1) | 671,650 | 92.20 +- 0.14 | 92.2 | +0.00 |" in capsys.readouterr().out
+    assert ("| t3_cifar10_flexnet7 | FlexNet-7 | 0,1 (2) | 671,650 | best_test_accuracy | 92.20 +- 0.14 | 92.20 +- 0.10 "
+            "| +0.00 |") in capsys.readouterr().out
 
 
 def test_clean_protocol_uses_test_accuracy_at_best_validation(tmp_path):
