@@ -2,8 +2,9 @@
 
 Each list and each rule exists once, here or in the package that implements it:
 
-* values implemented by a registry are read from that registry: ``net.type`` from ``models``,
-  ``dataset`` from ``datasets``, ``kernel.type`` from ``ckconv`` (:func:`model_names`, ...);
+* values implemented by a registry or a layer are read from there: ``net.type`` from ``models``,
+  ``dataset`` from ``datasets``, ``kernel.type`` and the anti-aliasing options from ``ckconv``
+  (:func:`model_names`, ...);
 * the layer arguments ``conv.horizon`` and ``conv.use_fft`` are parsed by ``ckconv`` itself
   (``ckconv.nn.grids.parse_horizon``, ``ckconv.nn.functional.parse_use_fft``), so the layer and the
   config cannot disagree; per-dataset options (``train.augment``, resizing, ...) are checked by the
@@ -35,9 +36,6 @@ KERNEL_BIAS_INITS = (None, "None", "zero", "uniform")
 MASK_TYPES = ("gaussian",)
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
 SCHEDULERS = ("none", "cosine", "multistep", "plateau", "exponential")
-REG_TARGETS = ("gabor", "gabor+mask")
-REG_FNS = ("l2_relu", "offset_elu")
-REG_METHODS = ("together", "together+mask", "summed")
 INTERPOLATIONS = ("bilinear", "nearest")
 PROFILE_MODES = ("bench", "profile")
 PROFILE_DATA_MODES = ("fake", "dataset")
@@ -61,6 +59,24 @@ def kernel_types() -> tuple[str, ...]:
     from ckconv.nn.kernelnets import KERNEL_TYPES
 
     return tuple(KERNEL_TYPES)
+
+
+def regularizer_targets() -> tuple[str, ...]:
+    from ckconv.nn.regularizers import TARGETS
+
+    return TARGETS
+
+
+def regularizer_functions() -> tuple[str, ...]:
+    from ckconv.nn.regularizers import FUNCTIONS
+
+    return FUNCTIONS
+
+
+def regularizer_methods() -> tuple[str, ...]:
+    from ckconv.nn.regularizers import METHODS
+
+    return METHODS
 
 
 # --- spellings -----------------------------------------------------------------------------------

@@ -70,9 +70,9 @@ class RegularizeParamsConfig:
     res: Optional[int] = key(None, "[new meaning] kernel grid size whose Nyquist frequency is the budget; null = "
                              "derived from the conv horizon at run time (the original default 0 penalised everything)")
     res_offset: int = key(0, "run_crossres.py: added to the source-phase res")
-    target: str = key("gabor+mask", "gabor+mask also penalises the mask's frequency (2D only)", allowed=C.REG_TARGETS)
-    fn: str = key("l2_relu", "penalty of the excess frequency", allowed=C.REG_FNS)
-    method: str = key("together", "per-filter budget vs. one budget per layer", allowed=C.REG_METHODS)
+    target: str = key("gabor+mask", "gabor+mask also penalises the mask's frequency (2D only)", allowed=C.regularizer_targets)
+    fn: str = key("l2_relu", "penalty of the excess frequency", allowed=C.regularizer_functions)
+    method: str = key("together", "per-filter budget vs. one budget per layer", allowed=C.regularizer_methods)
     factor: float = key(0.001, "lambda, weight of the penalty (paper runs: 0.1)")
     gauss_stddevs: float = key(2.0, "s: how many Gaussian std devs count towards a filter's frequency")
     gauss_factor: float = key(0.5, "accepted, unused (legacy, unused in the original too)")

@@ -20,11 +20,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from config.choices import PROTOCOLS
+
 from .paths import resolve_root
 from .registry import DatasetMeta, derive_seed, get_dataset_spec, seeded_generator
 from .wrappers import Transformed
 
-PROTOCOLS = ("clean", "paper")
 # Sizes of the synthetic stand-in (train, val, test): smoke tests and profiling only.
 SYNTHETIC_SIZES = (64, 32, 32)
 

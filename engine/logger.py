@@ -15,7 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
-WANDB_MODES = ("auto", "online", "offline", "disabled")
+from config.choices import WANDB_MODES
 
 
 def _jsonable(value):
