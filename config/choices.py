@@ -26,8 +26,12 @@ NONLINEARITIES = ("ReLU", "LeakyReLU", "GELU", "SiLU")  # torch.nn class names
 # net.type values that build a FlexNet / FlexTCN from the conv/kernel/mask sections; the other
 # registered models (CIFARResNet32, ...) are fixed baselines that ignore them.
 CK_NET_TYPES = ("ResNet", "TCN")
-CONV_TYPES = ("CKConv", "FlexConv", "Conv", "SRF")
-CONTINUOUS_CONV_TYPES = ("CKConv", "FlexConv")
+# SeparableFlexConv goes last so the existing messages ("CKConv, FlexConv, Conv, ...") keep their order.
+CONV_TYPES = ("CKConv", "FlexConv", "Conv", "SRF", "SeparableFlexConv")
+# Kernel sampled by a kernel net on a conv.horizon grid (kernel checks, cross-resolution, kernel-norm penalty).
+CONTINUOUS_CONV_TYPES = ("CKConv", "FlexConv", "SeparableFlexConv")
+# Gaussian mask + cropping (mask checks), and the layers the anti-aliasing penalty acts on.
+MASKED_CONV_TYPES = ("FlexConv", "SeparableFlexConv")
 SIREN_KERNEL_TYPES = ("SIREN", "nSIREN")
 MFN_SPATIAL_KERNEL_TYPES = ("MAGNet", "Gabor")  # kernel nets with Gaussian envelopes and an input scale
 # The anti-aliasing regulariser reads the MFN filter parameters, which only these have.

@@ -233,6 +233,10 @@ class TrainConfig:
                                    "(original: fixed 100); -1 = never")
     limit_train_batches: int = key(-1, "[new] cap on training batches per epoch (dev / smoke runs); -1 = all")
     limit_eval_batches: int = key(-1, "[new] cap on evaluation batches per pass (dev / smoke runs); -1 = all")
+    log_every: int = key(50, "[new] training steps between reads of the loss from the device (progress bar, "
+                         "non-finite-loss and stop checks); a step does not wait for the device otherwise")
+    plot_every: int = key(0, "[new] also draw <run dir>/figures/ every this many epochs (0 = only at the end "
+                          "of the run); see docs/FIGURES.md")
 
 
 @dataclass

@@ -170,7 +170,7 @@ def _check_kernel_and_mask(cfg: DictConfig, err: Problems) -> None:
             err.add("kernel.input_scale", kernel.input_scale, "must be > 0")
         if not kernel.sampling_rate_norm > 0:
             err.add("kernel.sampling_rate_norm", kernel.sampling_rate_norm, "must be > 0")
-    if conv.type == "FlexConv":
+    if conv.type in C.MASKED_CONV_TYPES:
         if not mask.init_value > 0:
             err.add("mask.init_value", mask.init_value, "must be > 0 (initial Gaussian sigma; paper: 0.075)")
         err.fraction("mask.threshold", mask.threshold, closed_low=False)
@@ -180,9 +180,10 @@ def _check_kernel_and_mask(cfg: DictConfig, err: Problems) -> None:
     if reg.res is not None and reg.res < 1:
         err.add("kernel.regularize_params.res", reg.res, "must be null (derive from the horizon) or an int >= 1")
     if kernel.regularize:
-        if conv.type != "FlexConv":
+        if conv.type not in C.MASKED_CONV_TYPES:
             err.add("kernel.regularize", True,
-                    f"the anti-aliasing penalty only acts on FlexConv layers, but conv.type={conv.type}")
+                    f"the anti-aliasing penalty only acts on {C.format_allowed(C.MASKED_CONV_TYPES)} layers, "
+                    f"but conv.type={conv.type}")
         if kernel.type not in C.REGULARIZABLE_KERNEL_TYPES:
             err.add("kernel.regularize", True,
                     f"needs kernel.type in {C.format_allowed(C.REGULARIZABLE_KERNEL_TYPES)}, got {kernel.type}")
@@ -240,6 +241,8 @@ def _check_train(cfg: DictConfig, err: Problems) -> None:
     err.at_least("train.early_stop_patience", train.early_stop_patience, 1, or_minus_one=True)
     err.at_least("train.limit_train_batches", train.limit_train_batches, 1, or_minus_one=True)
     err.at_least("train.limit_eval_batches", train.limit_eval_batches, 1, or_minus_one=True)
+    err.at_least("train.log_every", train.log_every, 1)
+    err.at_least("train.plot_every", train.plot_every, 0)
 
 
 def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:

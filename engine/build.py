@@ -113,7 +113,8 @@ def loop_settings(cfg, seed: int, progress: bool) -> LoopSettings:
         epochs=int(train.epochs), seed=seed, dropout_in=float(cfg.net.dropout_in), grad_clip=float(train.grad_clip),
         mixed_precision=bool(train.mixed_precision), early_stop_patience=int(train.early_stop_patience),
         limit_train_batches=int(train.limit_train_batches), limit_eval_batches=int(train.limit_eval_batches),
-        report_top5=bool(train.report_top5_acc), progress=progress)
+        report_top5=bool(train.report_top5_acc), progress=progress, log_every=int(train.log_every),
+        plot_every=int(train.plot_every))
 
 
 def build_trainer(cfg: DictConfig, *, raw_model: torch.nn.Module, data, device: torch.device, dist: Dist, logger,

@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .logger import RunLogger
 from .preemption import stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
-from .trainer import LoopSettings, NonFiniteLossError, Trainer, evaluate, layer_statistics
+from .trainer import LoopSettings, NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics
 
 
 # --- entry points ----------------------------------------------------------------------------------------
@@ -151,6 +151,8 @@ def fit_and_report(cfg, trainer: Trainer, model, data, device, dist: Dist, logge
     if status == "preempted":
         stop_after_signal(trainer, logger, run_dir / "checkpoints" / "last.pt")
     summary = finish_training(trainer, model, data, device, settings, logger, run_dir)
+    if dist.is_main:
+        draw_figures(model, run_dir, logger, meta)
     logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
     logger.finish()
     return {**summary, **logger.summary}
@@ -209,6 +211,8 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, explicit: list[str], dev
     if "accuracy_top5" in test:
         summary["test_accuracy_top5"] = test["accuracy_top5"]
     logger.update_summary(**summary)
+    if dist.is_main:
+        draw_figures(model, run_dir, logger, data.meta)
     logger.finish()
     if dist.is_main:
         print(f"test accuracy of {path}: {test['accuracy']:.4f} ({count_parameters(model):,} parameters)")

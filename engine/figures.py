@@ -3,7 +3,7 @@
 Public API::
 
     draw_model_figures(model, out_dir, *, input_shape=None) -> list[Path]
-    draw_kernel_size_curve(metrics_path, out_path) -> Path | None
+    draw_kernel_size_curve(metrics_path, out_path, layer_order=None) -> Path | None
     write_run_figures(model, out_dir, metrics_path=None, *, input_shape=None) -> list[Path]   # never raises
 
 Files (those that apply to the model; docs/FIGURES.md says how to read them):
@@ -30,6 +30,7 @@ import copy
 import json
 import math
 import os
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from torch import nn
@@ -101,17 +103,18 @@ def _evaluating(module: nn.Module):
         module.train(was_training)
 
 
-def full_grid_kernel(layer: CKConv) -> torch.Tensor:
+def full_grid_kernel(layer: CKConv, channels: tuple[int, int]) -> torch.Tensor:
     """The layer's kernel sampled on its whole horizon grid, times the mask, without cropping.
 
     The same sampling as the layer's own (kernel net on the grid, ``sampling_rate_norm``, mask), only
-    over all ``grid_size`` taps; inside the crop it equals ``layer.kernel(x)``.
+    over all ``grid_size`` taps; inside the crop it equals ``layer.kernel(x)``, whose two leading dims
+    are ``channels`` (``(C_out, C_in)``; ``(C_in, 1)`` for a depthwise kernel).
     """
     param = next(layer.kernel_net.parameters())
     coords = coordinates(layer.grid_size, device=param.device, dtype=param.dtype)
     vectors = [coords] * layer.data_dim
-    values = layer.kernel_net(cartesian_points(vectors))  # [taps, C_out * C_in]
-    kernel = values.t().reshape(layer.out_channels, layer.in_channels, *[layer.grid_size] * layer.data_dim)
+    values = layer.kernel_net(cartesian_points(vectors))  # [taps, prod(channels)]
+    kernel = values.t().reshape(*channels, *[layer.grid_size] * layer.data_dim)
     kernel = kernel * layer.sampling_rate_norm
     if isinstance(layer, FlexConv) and layer.mask_params is not None:
         kernel = kernel * gaussian_mask(vectors, layer.mask_params)
@@ -120,7 +123,11 @@ def full_grid_kernel(layer: CKConv) -> torch.Tensor:
 
 @torch.no_grad()
 def kernel_views(model: nn.Module) -> list[KernelView]:
-    """Cropped and full kernels of every CKConv/FlexConv whose grid is known, in module order."""
+    """Cropped and full kernels of every CKConv/FlexConv whose grid is known, in module order.
+
+    A layer that convolves with one kernel per input channel and then mixes channels (SeparableFlexConv)
+    is shown through its ``dense_kernel``: the ``[C_out, C_in]`` kernel of the equivalent dense convolution.
+    """
     views = []
     for name, layer in model.named_modules():
         if not isinstance(layer, CKConv) or not layer.grid_size:
@@ -129,9 +136,17 @@ def kernel_views(model: nn.Module) -> list[KernelView]:
             probe = torch.zeros(1, layer.in_channels, *[layer.grid_size] * layer.data_dim,
                                 device=next(layer.parameters()).device)
             cropped = layer.kernel(probe)
-            full = full_grid_kernel(layer)
+            full = full_grid_kernel(layer, tuple(cropped.shape[:2]))
+            dense = getattr(layer, "dense_kernel", None)
+            if dense is not None:
+                cropped, full = dense(cropped), dense(full)
         views.append(KernelView(name, layer, cropped.float().cpu().numpy(), full.float().cpu().numpy()))
     return views
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of the model's modules in registration order (= depth order for this project's networks)."""
+    return [name for name, _ in model.named_modules()]
 
 
 def srf_layers(model: nn.Module) -> list[tuple[str, SRFConv]]:
@@ -278,8 +293,10 @@ def _kernels_1d(views: list[KernelView]) -> Figure:
                  "left: what the layer convolves with; right: the masked kernel on its whole horizon "
                  "(shaded: the part kept by cropping)", y=1 - 0.08 / fig.get_figheight(), va="top")
     for (left, right), view in zip(axes, views):
+        marker = "o" if view.crop[0] <= 32 else None  # a short kernel: show where its taps are
         for o, i in channel_pairs(*view.full.shape[:2]):
-            left.plot(_offsets(view.crop[0], True), view.cropped[o, i], label=f"out {o} ← in {i}", linewidth=1)
+            left.plot(_offsets(view.crop[0], True), view.cropped[o, i], label=f"out {o} ← in {i}", linewidth=1,
+                      marker=marker, markersize=2.5)
             right.plot(_offsets(view.horizon, True), view.full[o, i], linewidth=1)
         if view.crops:
             right.axvspan(-(view.crop[0] - 0.5), 0.5, color=CROP_COLOUR, alpha=0.2, linewidth=0)
@@ -289,7 +306,8 @@ def _kernels_1d(views: list[KernelView]) -> Figure:
         left.set_ylabel("kernel value")
         for ax in (left, right):
             ax.axhline(0, color="0.6", linewidth=0.5)
-    axes[0, 0].legend(loc="upper left")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, 0].legend(loc="best")
     for ax in axes[-1]:
         ax.set_xlabel("relative position (taps; 0 = current step, negative = past)")
     return fig
@@ -341,7 +359,7 @@ def _mask_values(view: KernelView) -> np.ndarray:
         return gaussian_mask([coords] * layer.data_dim, layer.mask_params).float().cpu().numpy()
 
 
-def _mask_panel_2d(ax, view: KernelView):
+def _mask_panel_2d(ax, view: KernelView) -> AxesImage:
     mask = _mask_values(view)
     image = ax.imshow(mask, extent=_image_extent(mask.shape), cmap="viridis", vmin=0.0, vmax=1.0,
                       interpolation="nearest")
@@ -393,6 +411,7 @@ def draw_sizes_per_layer(views: list[KernelView], srfs: list[tuple[str, SRFConv]
         ax.set_ylabel("kernel size (taps)" if dims == 1 else "kernel size (taps per side)")
         ax.set_title("Kernel size per layer, inside its horizon (the largest size it can reach)")
         ax.set_ylim(0, 1.2 * ax.get_ylim()[1])  # headroom for the legend above the tallest bar
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.legend(loc="upper center", ncols=3)
         return _save(fig, path)
 
@@ -459,12 +478,26 @@ def size_history(records: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]
     return np.asarray(x, dtype=float), sizes, boundaries
 
 
-def draw_kernel_size_curve(metrics_path: str | Path, out_path: str | Path) -> Path | None:
+def depth_order(names, layer_order: list[str] | None = None) -> list[str]:
+    """``names`` in the order of ``layer_order`` (the model's module names); names it lacks follow, sorted
+    naturally ("blocks.2" before "blocks.10")."""
+    rank = {name: index for index, name in enumerate(layer_order or [])}
+
+    def key(name: str):
+        return rank.get(name, len(rank)), [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+    return sorted(names, key=key)
+
+
+def draw_kernel_size_curve(metrics_path: str | Path, out_path: str | Path,
+                           layer_order: list[str] | None = None) -> Path | None:
     """``kernel_sizes_over_training.png`` from a run's ``metrics.jsonl``: one line per layer.
 
-    Returns None (and writes nothing) when the file does not exist or records no kernel size (models
-    without FlexConv/SRF layers). In 2D a layer gets a dashed second line for its width where its
-    height and width ever differ.
+    metrics.jsonl stores layers alphabetically; ``layer_order`` (the model's module names in forward
+    order, as :func:`write_run_figures` passes them) restores the depth order of colours and legend,
+    else names are sorted naturally. Returns None (and writes nothing) when the file does not exist or
+    records no kernel size (models without FlexConv/SRF layers). In 2D a layer gets a dashed second
+    line for its width where its height and width ever differ.
     """
     metrics_path, out_path = Path(metrics_path), Path(out_path)
     if not metrics_path.is_file():
@@ -472,18 +505,24 @@ def draw_kernel_size_curve(metrics_path: str | Path, out_path: str | Path) -> Pa
     x, sizes, boundaries = size_history(read_metrics(metrics_path))
     if not sizes:
         return None
+    sizes = {name: sizes[name] for name in depth_order(sizes, layer_order)}
     dims = next(iter(sizes.values())).shape[1]
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 4.8)
         ax = fig.subplots()
         colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(sizes)))
         marker = "o" if len(x) <= 30 else None
+        # One line segment per phase: the horizon (and so the size in taps) jumps at a phase start.
+        edges = [-np.inf, *(position for position, _ in boundaries), np.inf]
+        phases = [(x > low) & (x < high) for low, high in zip(edges[:-1], edges[1:])]
         for colour, (name, series) in zip(colours, sizes.items()):
             square = dims == 1 or np.allclose(series[:, 0], series[:, 1], equal_nan=True)
-            ax.plot(x, series[:, 0], color=colour, marker=marker, markersize=3, linewidth=1.2,
-                    label=name if square else f"{name} (height)")
-            if not square:
-                ax.plot(x, series[:, 1], color=colour, linestyle="--", linewidth=1.0, label=f"{name} (width)")
+            for index, rows in enumerate(phases):
+                ax.plot(x[rows], series[rows, 0], color=colour, marker=marker, markersize=3, linewidth=1.2,
+                        label=(name if square else f"{name} (height)") if index == 0 else None)
+                if not square:
+                    ax.plot(x[rows], series[rows, 1], color=colour, linestyle="--", linewidth=1.0, marker=marker,
+                            markersize=3, markerfacecolor="none", label=f"{name} (width)" if index == 0 else None)
         for position, phase in boundaries:
             ax.axvline(position, color="k", linestyle=":", linewidth=1)
             ax.annotate(f"{phase} starts", (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -10),
@@ -492,7 +531,7 @@ def draw_kernel_size_curve(metrics_path: str | Path, out_path: str | Path) -> Pa
         ax.set_xlabel("epoch" + (" (phases one after the other; the horizon changes at a phase start)"
                                  if boundaries else ""))
         ax.set_ylabel("kernel size (taps)" if dims == 1 else "kernel size (taps per side)")
-        ax.set_title("Learned kernel size over training (colour: depth, dark = first layer)")
+        ax.set_title("Learned kernel size over training (colour: depth, dark = first layer in the legend)")
         fig.legend(loc="outside right upper", ncols=1 if len(sizes) <= 16 else 2)
         return _save(fig, out_path)
 
@@ -537,7 +576,7 @@ def write_run_figures(model: nn.Module, out_dir: str | Path, metrics_path: str |
         for path in _model_figures(model, out_dir, input_shape):
             written.append(path)
         if metrics_path is not None:
-            curve = draw_kernel_size_curve(metrics_path, out_dir / SIZES_OVER_TRAINING)
+            curve = draw_kernel_size_curve(metrics_path, out_dir / SIZES_OVER_TRAINING, layer_names(model))
             if curve is not None:
                 written.append(curve)
     except Exception as error:

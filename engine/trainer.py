@@ -48,15 +48,16 @@ class Regularizers:
     kernel_norm: float = 0.0
     anti_aliasing: dict | None = None  # kwargs of ckconv.nn.anti_aliasing_penalty (resolution, factor, ...)
 
-    def __call__(self, model: torch.nn.Module) -> tuple[torch.Tensor | float, float]:
-        """Total extra loss and the anti-aliasing part (for logging as ``gabor_reg``)."""
+    def __call__(self, model: torch.nn.Module) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+        """Total extra loss and the anti-aliasing part (for logging as ``gabor_reg``; a tensor, so that
+        reading it does not wait for the device)."""
         total, aa = 0.0, 0.0
         if self.kernel_norm > 0:
             total = total + self.kernel_norm * kernel_norm_penalty(model)
         if self.anti_aliasing is not None:
             aa_term = anti_aliasing_penalty(model, **self.anti_aliasing)
             total = total + aa_term
-            aa = float(aa_term.detach())
+            aa = aa_term.detach()
         return total, aa
 
 
@@ -88,12 +89,29 @@ class LoopSettings:
     limit_eval_batches: int = -1
     report_top5: bool = False
     progress: bool = True
+    log_every: int = 50  # training steps between reads of the loss from the device (and NaN / stop checks)
+    plot_every: int = 0  # epochs between figure drawings (0: only the end of the run draws them)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 where the device has it (CPUs, recent GPUs); float16 (with a GradScaler) on older GPUs."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def autocast_context(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """Mixed precision (``train.mixed_precision``) on CPU and CUDA; the FFT convolutions compute in float32."""
+    if enabled:
+        return torch.autocast(device_type=device.type, dtype=autocast_dtype(device))
     return nullcontext()
+
+
+def grad_scaler(device: torch.device, enabled: bool) -> "torch.amp.GradScaler | None":
+    """A loss scaler where mixed precision runs in float16 (bfloat16 has float32's range and needs none)."""
+    if enabled and autocast_dtype(device) == torch.float16:
+        return torch.amp.GradScaler(device.type)
+    return None
 
 
 def reseed_for_epoch(seed: int, epoch: int, loader) -> None:
@@ -136,17 +154,24 @@ def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, 
 
 def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, settings: LoopSettings,
                     device: torch.device, epoch: int, global_step: int, raw_model=None,
-                    stop: StopRequest | None = None) -> tuple[dict | None, int, bool]:
+                    stop: StopRequest | None = None, scaler=None) -> tuple[dict | None, int, bool]:
     """One pass over the training loader; returns (metrics, global_step, stopped).
 
-    ``stopped``: a stop was requested (a signal, on any rank); the step in progress was finished and the
-    epoch left early, so its metrics are None and nothing of it is to be saved.
+    Losses and accuracies accumulate on the device and are read every ``settings.log_every`` steps and at
+    the end of the epoch, so a step does not wait for the device. At those reads a non-finite loss stops
+    the run (on every rank, naming the step where it first happened) and a stop request (a signal, on any
+    rank) ends the epoch; without DDP a stop request is seen after the very step it arrived in.
+    ``stopped``: the epoch was left early, so its metrics are None and nothing of it is to be saved.
     """
     raw_model = raw_model if raw_model is not None else model
     model.train()
-    total_loss = correct = count = 0.0
-    total_aa = 0.0
-    bar = tqdm(_limited(loader, settings.limit_train_batches), total=_n_batches(loader, settings.limit_train_batches),
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss * batch, correct, anti-aliasing * batch
+    first_bad = torch.zeros((), dtype=torch.long, device=device)  # step of the first non-finite loss (0: none)
+    bad_loss = torch.zeros((), device=device)
+    count = 0
+    n_steps = _n_batches(loader, settings.limit_train_batches)
+    distributed = dist.is_available() and dist.is_initialized()
+    bar = tqdm(_limited(loader, settings.limit_train_batches), total=n_steps,
                desc=f"epoch {epoch + 1}/{settings.epochs} train", leave=False, disable=not settings.progress,
                dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
     for step_in_epoch, (inputs, labels) in enumerate(bar, start=1):
@@ -154,34 +179,80 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         optimizer.zero_grad(set_to_none=True)
         loss, outputs, aa = training_loss(model, raw_model, inputs, labels, regularizers, device,
                                           mixed_precision=settings.mixed_precision, dropout_in=settings.dropout_in)
-        finite, stopping = _step_checks(loss, stop is not None and stop.requested)
-        if not finite:
-            value = float(loss.detach())
-            value = value if not math.isfinite(value) else "non-finite in another process"
-            raise NonFiniteLossError(f"loss became {value} at epoch {epoch + 1}, step {step_in_epoch} "
-                                     f"(global step {global_step + 1}); the last checkpoint is kept. Try a lower "
-                                     f"train.lr or train.grad_clip > 0.")
-        loss.backward()
-        if settings.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
+        newly_bad = (first_bad == 0) & ~torch.isfinite(loss.detach())
+        first_bad = torch.where(newly_bad, step_in_epoch, first_bad)
+        bad_loss = torch.where(newly_bad, loss.detach().float(), bad_loss)
+        _backward_and_step(loss, model, optimizer, settings.grad_clip, scaler)
         global_step += 1
         schedule.step_iteration(global_step)
         batch = labels.shape[0]
-        total_loss += float(loss.detach()) * batch
-        correct += float((outputs.argmax(dim=1) == labels).sum())
+        sums += torch.stack([loss.detach().double() * batch, (outputs.argmax(dim=1) == labels).sum().double(),
+                             torch.as_tensor(aa, dtype=torch.float64, device=device) * batch])
         count += batch
-        total_aa += aa * batch
-        bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.4f}", refresh=False)
-        if stopping:
+        local_stop = stop is not None and stop.requested
+        if step_in_epoch % settings.log_every and step_in_epoch != n_steps and (distributed or not local_stop):
+            continue
+        # A read of the device: the only one of these steps.
+        _raise_if_not_finite(first_bad, bad_loss, epoch, global_step - step_in_epoch, step_in_epoch)
+        if _stop_on_any_rank(local_stop, device):
             bar.close()
             return None, global_step, True
+        totals = sums.tolist()
+        bar.set_postfix(loss=f"{totals[0] / count:.4f}", acc=f"{totals[1] / count:.4f}", refresh=False)
     bar.close()
-    metrics = {"loss_train": total_loss / max(count, 1), "accuracy_train": correct / max(count, 1),
+    totals = sums.tolist()
+    metrics = {"loss_train": totals[0] / max(count, 1), "accuracy_train": totals[1] / max(count, 1),
                "lr": optimizer.param_groups[0]["lr"]}
     if regularizers.anti_aliasing is not None:
-        metrics["gabor_reg_train"] = total_aa / max(count, 1)
+        metrics["gabor_reg_train"] = totals[2] / max(count, 1)
     return _all_reduce_mean(metrics, count), global_step, False
+
+
+def _backward_and_step(loss: torch.Tensor, model, optimizer, grad_clip: float, scaler) -> None:
+    if scaler is None:
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
+_NO_STEP = 2**62  # "no non-finite loss" when taking the minimum over ranks
+
+
+def _raise_if_not_finite(first_bad: torch.Tensor, bad_loss: torch.Tensor, epoch: int, epoch_start_step: int,
+                         step_in_epoch: int) -> None:
+    """Raise NonFiniteLossError on every rank if a loss so far in this epoch was NaN/inf on any rank; the
+    message names the first such step. Under DDP a NaN in one process must stop all of them at the same
+    step: the others would otherwise wait forever in the next gradient all-reduce."""
+    mine = int(first_bad) or _NO_STEP
+    first = mine
+    if dist.is_available() and dist.is_initialized():
+        flag = torch.tensor([mine], dtype=torch.long, device=first_bad.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        first = int(flag)
+    if first == _NO_STEP:
+        return
+    value = f"{float(bad_loss)}" if mine == first else "non-finite in another process"
+    noticed = f" (noticed at step {step_in_epoch}: the loss is read every train.log_every steps)" \
+        if step_in_epoch != first else ""
+    raise NonFiniteLossError(f"loss became {value} at epoch {epoch + 1}, step {first} (global step "
+                             f"{epoch_start_step + first}){noticed}; the last checkpoint is kept. Try a lower "
+                             f"train.lr or train.grad_clip > 0.")
+
+
+def _stop_on_any_rank(requested: bool, device: torch.device) -> bool:
+    if not (dist.is_available() and dist.is_initialized()):
+        return requested
+    flag = torch.tensor([1.0 if requested else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag)
 
 
 @torch.no_grad()
@@ -207,18 +278,6 @@ def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, to
     if top5:
         result["accuracy_top5"] = correct5 / max(count, 1)
     return result
-
-
-def _step_checks(loss: torch.Tensor, stop_requested: bool) -> tuple[bool, bool]:
-    """(the loss is finite on every rank, a stop was requested on some rank), in one all-reduce under DDP:
-    a NaN or a signal in one process must stop all of them at the same step, or the others would wait
-    forever in the next gradient all-reduce."""
-    flags = torch.stack([torch.isfinite(loss.detach()).float(),
-                         torch.tensor(0.0 if stop_requested else 1.0, device=loss.device)])
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
-    finite, keep_going = flags.tolist()
-    return bool(finite), not bool(keep_going)
 
 
 def _all_reduce_mean(metrics: dict, count: float) -> dict:
@@ -257,6 +316,21 @@ def layer_statistics(model: torch.nn.Module) -> dict:
     return stats
 
 
+def draw_figures(model, run_dir: Path, logger, meta, step: int | None = None) -> list[Path]:
+    """Kernels, masks and kernel sizes of ``model`` into ``<run_dir>/figures/`` (and W&B); never fails a run.
+    The kernel-size curve is read from the run's ``metrics.jsonl`` (the root one for cross-resolution)."""
+    from .figures import write_run_figures
+
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists() and (run_dir.parent / "metrics.jsonl").exists():
+        metrics = run_dir.parent / "metrics.jsonl"  # a cross-resolution phase directory
+    paths = write_run_figures(model, run_dir / "figures", metrics, input_shape=tuple(meta.input_shape))
+    log_images = getattr(logger, "log_images", None) or getattr(getattr(logger, "base", None), "log_images", None)
+    if paths and log_images is not None:
+        log_images({f"figures/{path.stem}": path for path in paths}, step=step)
+    return paths
+
+
 class Trainer:
     """Runs the epochs of one training phase and keeps its checkpoints and logs up to date."""
 
@@ -273,6 +347,7 @@ class Trainer:
         self.step_offset = step_offset  # W&B step of epoch 0 (cross-resolution phases continue the steps)
         self.crossres = crossres
         self.stop = stop  # set by SIGTERM / SIGUSR1 / SIGUSR2 (engine.preemption)
+        self.scaler = grad_scaler(device, settings.mixed_precision)  # float16 mixed precision only
         self.best = BestState()
         self.epoch = 0
         self.global_step = 0
@@ -287,6 +362,7 @@ class Trainer:
             "data_state": dict(self.data.state), "wandb_id": self.logger.wandb_id,
             "elapsed_s": self.elapsed_s,
             **({"crossres": asdict(self.crossres)} if self.crossres is not None else {}),
+            **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def restore(self, checkpoint: dict) -> None:
@@ -295,6 +371,8 @@ class Trainer:
             self.raw_model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.schedule.load_state_dict(checkpoint["schedule"])
+            if self.scaler is not None and "grad_scaler" in checkpoint:
+                self.scaler.load_state_dict(checkpoint["grad_scaler"])
         except (KeyError, ValueError, RuntimeError) as error:
             # E.g. a model key or train.scheduler / train.optimizer overridden on resume.
             raise CheckpointError(f"the checkpoint does not fit this run ({type(error).__name__}: "
@@ -320,7 +398,7 @@ class Trainer:
             reseed_for_epoch(settings.seed, epoch, self.data.train_loader)
             train_metrics, self.global_step, stopped = train_one_epoch(
                 self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, settings,
-                self.device, epoch, self.global_step, raw_model=self.raw_model, stop=self.stop)
+                self.device, epoch, self.global_step, raw_model=self.raw_model, stop=self.stop, scaler=self.scaler)
             if stopped:  # left inside the epoch: last.pt keeps the previous one
                 return "preempted"
             evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
@@ -351,6 +429,9 @@ class Trainer:
                        "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
                        **layer_statistics(self.raw_model)}
             self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
+            if self.is_main and settings.plot_every and self.epoch % settings.plot_every == 0:
+                draw_figures(self.raw_model, self.checkpoint_dir.parent, self.logger, self.data.meta,
+                             step=self.step_offset + self.epoch)
             state = self.checkpoint_state()
             self._save("last.pt", state)
             if improved:
