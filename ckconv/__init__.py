@@ -1,12 +1,13 @@
-"""ckconv: continuous kernel convolutions with learnable kernel sizes (FlexConv, ICLR 2022), CKConv and
-the N-Jet (SRF) baseline. Depends on torch only; the layers are used like ``torch.nn.Conv2d``::
+"""ckconv: continuous kernel convolutions with learnable kernel sizes (FlexConv, ICLR 2022), its
+depthwise-separable variant (SeparableFlexConv), CKConv and the N-Jet (SRF) baseline. Depends on torch
+only; the layers are used like ``torch.nn.Conv2d``::
 
     from ckconv import FlexConv
     conv = FlexConv(in_channels=3, out_channels=16, data_dim=2, horizon=33)
     y = conv(torch.randn(8, 3, 32, 32))   # [8, 16, 32, 32]
 """
-from .nn import (CKConv, FlexConv, FourierNet, GaborNet, MAGNet, MLP, SIREN, SRFConv, anti_aliasing_penalty,
-                 frequency_summaries, group_parameters_by_tag, kernel_norm_penalty)
+from .nn import (CKConv, FlexConv, FourierNet, GaborNet, MAGNet, MLP, SIREN, SeparableFlexConv, SRFConv,
+                 anti_aliasing_penalty, frequency_summaries, group_parameters_by_tag, kernel_norm_penalty)
 
-__all__ = ["CKConv", "FlexConv", "SRFConv", "MAGNet", "GaborNet", "FourierNet", "SIREN", "MLP",
-           "kernel_norm_penalty", "anti_aliasing_penalty", "frequency_summaries", "group_parameters_by_tag"]
+__all__ = ["CKConv", "FlexConv", "SeparableFlexConv", "SRFConv", "MAGNet", "GaborNet", "FourierNet", "SIREN",
+           "MLP", "kernel_norm_penalty", "anti_aliasing_penalty", "frequency_summaries", "group_parameters_by_tag"]

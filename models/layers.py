@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv import CKConv, FlexConv, SRFConv
+from ckconv import CKConv, FlexConv, SeparableFlexConv, SRFConv
 
-from config.choices import CONV_TYPES, NET_NORMS, NONLINEARITIES, parse_bias_init
+from config.choices import CONTINUOUS_CONV_TYPES, CONV_TYPES, NET_NORMS, NONLINEARITIES, parse_bias_init
 
 
 class CausalConv1d(nn.Conv1d):
@@ -43,6 +43,8 @@ def make_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> n
     """Build the ``conv.type`` layer mapping ``[B, in, *S] -> [B, out, *S]`` (same size).
 
     * ``FlexConv`` / ``CKConv``: continuous-kernel layers from ``ckconv`` (causal in 1D);
+    * ``SeparableFlexConv``: FlexConv with one kernel per input channel and a 1x1 channel mix, built
+      from the same keys as FlexConv;
     * ``Conv``: plain ``torch.nn.Conv{D}d`` with ``kernel_size=int(conv.horizon)`` and "same"
       padding in 2D, causal left padding in 1D;
     * ``SRF``: N-Jet layer (2D only), order 4, init_k 2, init scale 0 as in the original.
@@ -50,7 +52,7 @@ def make_conv(cfg: Any, in_channels: int, out_channels: int, data_dim: int) -> n
     kind = conv_type(cfg)
     if data_dim not in (1, 2):
         raise ValueError(f"data_dim must be 1 or 2, got {data_dim!r}")
-    if kind in ("FlexConv", "CKConv"):
+    if kind in CONTINUOUS_CONV_TYPES:
         return _make_ck_conv(cfg, kind, in_channels, out_channels, data_dim)
     if kind == "Conv":
         return _make_plain_conv(cfg, in_channels, out_channels, data_dim)
@@ -83,7 +85,8 @@ def _make_ck_conv(cfg: Any, kind: str, in_channels: int, out_channels: int, data
     horizon = cfg.conv.horizon  # the layer parses it ("33", 33, "same", "full")
     if kind == "CKConv":
         return CKConv(in_channels, out_channels, data_dim, horizon, **kwargs)
-    return FlexConv(
+    layer_cls = SeparableFlexConv if kind == "SeparableFlexConv" else FlexConv
+    return layer_cls(
         in_channels, out_channels, data_dim, horizon, **kwargs,
         mask_use=bool(cfg.mask.use),
         mask_type=cfg.mask.type,

@@ -29,8 +29,9 @@ def resolved(overrides: list[str]) -> dict:
 
 
 def differences(ours: dict, theirs: dict, prefix: str = "") -> list[str]:
+    """Keys of ``theirs`` whose value differs in ``ours`` (keys added since the recording are not compared)."""
     out = []
-    for key in sorted(set(ours) | set(theirs)):
+    for key in sorted(theirs):
         a, b = ours.get(key, "<missing>"), theirs.get(key, "<missing>")
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, f"{prefix}{key}.")

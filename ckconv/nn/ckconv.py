@@ -3,10 +3,11 @@
 A continuous kernel convolution samples its kernel from a small network (the kernel net) evaluated on a
 grid of relative positions in [-1, 1]^D. CKConv uses the full grid; FlexConv multiplies the kernel with a
 learnable Gaussian mask and crops the grid where the mask is below a threshold, so the kernel size is
-learned.
+learned. SeparableFlexConv is FlexConv with one kernel per input channel followed by a 1x1 channel mix.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -14,7 +15,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from . import grids
-from .functional import convolve, parse_use_fft
+from .functional import convolve, parse_use_fft, pointwise
 from .kernelnets import KERNEL_TYPES, build_kernel_net
 from .mask import crop_starts, effective_sigma, gaussian_mask
 
@@ -76,8 +77,9 @@ class CKConv(nn.Module):
         self.horizon = grids.parse_horizon(horizon, data_dim)
         self.use_fft = parse_use_fft(use_fft)
         self.kernel_net = build_kernel_net(
-            kernel_type, data_dim, in_channels * out_channels, hidden=kernel_no_hidden, no_layers=kernel_no_layers,
-            input_scale=kernel_input_scale, omega_0=kernel_omega_0, learn_omega_0=kernel_learn_omega_0,
+            kernel_type, data_dim, math.prod(self.kernel_channels), hidden=kernel_no_hidden,
+            no_layers=kernel_no_layers, input_scale=kernel_input_scale, omega_0=kernel_omega_0,
+            learn_omega_0=kernel_learn_omega_0,
             weight_norm=kernel_weight_norm, steerable=kernel_steerable, init_spatial_value=kernel_init_spatial_value,
             init_spatial_center=_init_spatial_center, bias_init=kernel_bias_init, norm=kernel_norm,
             activation=kernel_activation, bias=bias,
@@ -129,6 +131,11 @@ class CKConv(nn.Module):
 
     # --- kernel ----------------------------------------------------------------------------------
     @property
+    def kernel_channels(self) -> tuple[int, int]:
+        """Leading dims of the sampled kernel, ``(C_out, C_in)``; the kernel net has their product outputs."""
+        return (self.out_channels, self.in_channels)
+
+    @property
     def kernel_size(self) -> tuple[int, ...] | None:
         """Kernel size used by the last forward (None before the first one for "same"/"full")."""
         if self._kernel_size is None and self.grid_size:
@@ -150,8 +157,8 @@ class CKConv(nn.Module):
             vectors = self._kernel_vectors(coords)
         sizes = tuple(v.shape[0] for v in vectors)
         with record_function("kernel"):
-            values = self.kernel_net(grids.cartesian_points(vectors))  # [P, C_out * C_in]
-            kernel = values.t().reshape(self.out_channels, self.in_channels, *sizes)
+            values = self.kernel_net(grids.cartesian_points(vectors))  # [P, prod(kernel_channels)]
+            kernel = values.t().reshape(*self.kernel_channels, *sizes)
             if self.sampling_rate_norm != 1.0:
                 kernel = kernel * self.sampling_rate_norm
         with record_function("mask"):
@@ -178,7 +185,7 @@ class CKConv(nn.Module):
         return super().train(mode)
 
     def kernel(self, x: torch.Tensor) -> torch.Tensor:
-        """The ``[C_out, C_in, *kernel_size]`` kernel for input ``x``.
+        """The ``[*kernel_channels, *kernel_size]`` kernel for input ``x`` (``[C_out, C_in, ...]`` here).
 
         In eval mode without autograd it is generated once and reused until a parameter changes,
         ``train()`` is called or a state dict is loaded.
@@ -203,7 +210,15 @@ class CKConv(nn.Module):
             kernel = self.kernel(x)
             self.last_kernel = kernel
             with record_function("convolution"):
-                return convolve(x, kernel, self.bias, self.use_fft)
+                return self._convolve(x, kernel)
+
+    def _convolve(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        """Apply the sampled ``kernel`` (and the bias) to ``x``: one dense convolution."""
+        return convolve(x, kernel, self.bias, self.use_fft)
+
+    def last_kernel_norm(self) -> torch.Tensor | None:
+        """L2 norm of the kernel applied in the last forward (None before one); see ``kernel_norm_penalty``."""
+        return None if self.last_kernel is None else self.last_kernel.norm()
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, data_dim={self.data_dim}, horizon={self.horizon!r}, "
@@ -305,3 +320,58 @@ class FlexConv(CKConv):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_threshold={self.mask_threshold}, dynamic_cropping={self.dynamic_cropping}"
+
+
+class SeparableFlexConv(FlexConv):
+    """Depthwise-separable FlexConv: a continuous depthwise kernel, then a pointwise 1x1 channel mix.
+
+    The kernel net outputs ONE kernel per input channel (``C_in`` outputs instead of ``C_in * C_out``); it is
+    masked and cropped exactly like :class:`FlexConv` (same mask parameters and ``"mask"`` tag, one host
+    sync per forward, eval cache, ``set_horizon``, ``grow_mask``). Each channel is convolved with its own
+    kernel (``groups=C_in`` spatially, a per-channel product with the FFT), then ``pointwise_weight``
+    ``[C_out, C_in]`` and the bias ``[C_out]`` mix the channels - the separable structure of the
+    continuous-kernel CNNs of Romero et al. (CCNN, ICLR 2023). The layer equals a dense convolution with
+    :meth:`dense_kernel`, but its kernel net has ``C_out`` times fewer outputs and each output position costs
+    ``C_in * (taps + C_out)`` multiply-adds instead of ``C_in * C_out * taps``.
+
+    Arguments: those of :class:`FlexConv`. Parameters: the kernel net with ``C_in`` outputs, ``2 D`` mask
+    parameters, ``C_out * C_in`` pointwise weights and ``C_out`` biases (with ``bias``).
+    ``last_kernel`` and :meth:`kernel` give the depthwise kernel ``[C_in, 1, *kernel_size]``
+    (``kernel_channels == (C_in, 1)``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, horizon="same", **flexconv_kwargs):
+        super().__init__(in_channels, out_channels, data_dim, horizon, **flexconv_kwargs)
+        # torch's default init of a 1x1 nn.Conv (kaiming-uniform, a = sqrt(5)): U(-1/sqrt(C_in), 1/sqrt(C_in)).
+        bound = 1.0 / math.sqrt(in_channels)
+        self.pointwise_weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
+
+    @property
+    def kernel_channels(self) -> tuple[int, int]:
+        """``(C_in, 1)``: one kernel per input channel, in PyTorch's ``groups=C_in`` weight layout."""
+        return (self.in_channels, 1)
+
+    def _convolve(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        """Depthwise convolution with ``kernel`` (no bias), then the 1x1 channel mix with the bias."""
+        return pointwise(convolve(x, kernel, None, self.use_fft, depthwise=True), self.pointwise_weight, self.bias)
+
+    def dense_kernel(self, kernel: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``[C_out, C_in, *kernel_size]`` kernel of the equivalent dense convolution,
+        ``pointwise_weight[o, i] * kernel[i]`` (``kernel``: a depthwise kernel, default ``last_kernel``)."""
+        kernel = self.last_kernel if kernel is None else kernel
+        if kernel is None:
+            raise RuntimeError("dense_kernel() needs a kernel: run a forward first or pass one")
+        taps = kernel.shape[2:]
+        return self.pointwise_weight.view(*self.pointwise_weight.shape, *([1] * len(taps))) * kernel[:, 0]
+
+    def last_kernel_norm(self) -> torch.Tensor | None:
+        """L2 norm of :meth:`dense_kernel`, computed without building it.
+
+        ``||W[o, i] k_i||^2 = sum_i ||k_i||^2 ||W[:, i]||^2``. Penalising the depthwise kernel alone would be
+        meaningless: scaling it down and ``pointwise_weight`` up leaves the layer unchanged.
+        """
+        if self.last_kernel is None:
+            return None
+        per_channel = torch.linalg.vector_norm(self.last_kernel.flatten(1), dim=1)  # [C_in]
+        mixing = torch.linalg.vector_norm(self.pointwise_weight, dim=0)             # [C_in]
+        return torch.linalg.vector_norm(per_channel * mixing)

@@ -2,7 +2,10 @@
 
 All are cross-correlations (PyTorch convention), stride 1, with an optional per-output-channel bias.
 Shapes: ``x`` is ``[B, C_in, *spatial]``, ``kernel`` is ``[C_out, C_in, *kernel_size]``, and the output is
-``[B, C_out, *spatial]`` (same size as the input).
+``[B, C_out, *spatial]`` (same size as the input). With ``depthwise=True`` the kernel is ``[C, 1,
+*kernel_size]`` (PyTorch's ``groups=C`` layout): channel ``c`` of the output is channel ``c`` of the input
+convolved with its own kernel, no channel contraction; :func:`pointwise` is the 1x1 channel mix that
+follows it in a separable layer.
 
 The FFT versions pass explicit transform lengths, so they are exact for odd and even input and kernel
 sizes and for non-square kernels (the original was wrong for odd padded lengths).
@@ -38,12 +41,26 @@ def _fast_length(n: int) -> int:
         length += 1
 
 
-def _fft_correlate(x_padded: torch.Tensor, kernel: torch.Tensor, out_sizes: tuple[int, ...]) -> torch.Tensor:
+def _groups(x: torch.Tensor, kernel: torch.Tensor, depthwise: bool) -> int:
+    """``groups`` of the spatial conv: 1 (dense) or ``C`` (depthwise, after checking the kernel layout)."""
+    if not depthwise:
+        return 1
+    channels = x.shape[1]
+    if tuple(kernel.shape[:2]) != (channels, 1):
+        raise ValueError(f"a depthwise kernel for {channels} channels must be [{channels}, 1, *taps], "
+                         f"got {tuple(kernel.shape)}")
+    return channels
+
+
+def _fft_correlate(x_padded: torch.Tensor, kernel: torch.Tensor, out_sizes: tuple[int, ...],
+                   depthwise: bool = False) -> torch.Tensor:
     """Linear cross-correlation of an already padded input with ``kernel``, cropped to ``out_sizes``.
 
     ``y[n] = sum_m x_padded[n + m] k[m]``. A transform length >= the padded input length means the circular
     correlation has no wrap-around for the kept outputs ``n < out_size`` (since ``n + m <= padded - 1``).
+    ``depthwise``: ``kernel`` is ``[C, 1, *taps]`` and each channel is correlated with its own kernel.
     """
+    _groups(x_padded, kernel, depthwise)  # only checks the kernel layout: the FFT has no groups argument
     dims = tuple(range(2, x_padded.dim()))
     lengths = [_fast_length(x_padded.shape[d]) for d in dims]
     dtype = x_padded.dtype
@@ -52,47 +69,62 @@ def _fft_correlate(x_padded: torch.Tensor, kernel: torch.Tensor, out_sizes: tupl
     k32 = kernel.to(x32.dtype)
     x_f = torch.fft.rfftn(x32, s=lengths, dim=dims)
     k_f = torch.fft.rfftn(k32, s=lengths, dim=dims)
-    # Channel contraction per frequency: [B, I, f] x [O, I, f] -> [B, O, f].
-    y_f = torch.einsum("bi...,oi...->bo...", x_f, k_f.conj())
+    if depthwise:
+        # One kernel per channel: a per-channel product per frequency, [B, C, f] x [C, f] -> [B, C, f].
+        y_f = x_f * k_f[:, 0].conj()
+    else:
+        # Channel contraction per frequency: [B, I, f] x [O, I, f] -> [B, O, f].
+        y_f = torch.einsum("bi...,oi...->bo...", x_f, k_f.conj())
     y = torch.fft.irfftn(y_f, s=lengths, dim=dims)
     index = (slice(None), slice(None)) + tuple(slice(0, n) for n in out_sizes)
     return y[index].to(dtype)
 
 
-def conv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def conv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
+                depthwise: bool = False) -> torch.Tensor:
     """Spatial 2D "same" convolution with an odd (possibly non-square) kernel."""
     _check_odd(kernel)
     kh, kw = kernel.shape[-2:]
-    return F.conv2d(x, kernel, bias, padding=(kh // 2, kw // 2))
+    return F.conv2d(x, kernel, bias, padding=(kh // 2, kw // 2), groups=_groups(x, kernel, depthwise))
 
 
-def fftconv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def fftconv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
+                   depthwise: bool = False) -> torch.Tensor:
     """FFT 2D "same" convolution; equal to :func:`conv2d_same` up to float rounding."""
     _check_odd(kernel)
     kh, kw = kernel.shape[-2:]
     x_padded = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2))
-    return _add_bias(_fft_correlate(x_padded, kernel, tuple(x.shape[-2:])), bias)
+    return _add_bias(_fft_correlate(x_padded, kernel, tuple(x.shape[-2:]), depthwise), bias)
 
 
-def causal_conv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def causal_conv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
+                  depthwise: bool = False) -> torch.Tensor:
     """Spatial causal 1D convolution: ``y[t] = sum_m K[m] x[t - (k - 1) + m]``.
 
     The LAST tap multiplies the current sample, the first the oldest; any kernel length works.
     """
     k = kernel.shape[-1]
-    return F.conv1d(F.pad(x, (k - 1, 0)), kernel, bias)
+    return F.conv1d(F.pad(x, (k - 1, 0)), kernel, bias, groups=_groups(x, kernel, depthwise))
 
 
-def causal_fftconv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def causal_fftconv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
+                     depthwise: bool = False) -> torch.Tensor:
     """FFT causal 1D convolution; equal to :func:`causal_conv1d` up to float rounding."""
     k = kernel.shape[-1]
     x_padded = F.pad(x, (k - 1, 0))
-    return _add_bias(_fft_correlate(x_padded, kernel, (x.shape[-1],)), bias)
+    return _add_bias(_fft_correlate(x_padded, kernel, (x.shape[-1],), depthwise), bias)
+
+
+def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """1x1 channel mix ``y[b, o, ...] = sum_i W[o, i] x[b, i, ...] + bias[o]`` for 1D and 2D inputs."""
+    conv = F.conv1d if x.dim() == 3 else F.conv2d
+    return conv(x, weight.view(*weight.shape, *([1] * (x.dim() - 2))), bias)
 
 
 # --- choosing between the spatial and the FFT path ---------------------------------------------------
 # Measured on the 2-core development CPU with benchmarks/fft_crossover.py (forward + backward of one
-# layer, batch 64, 24 -> 24 channels); see the README section "Spatial vs FFT convolution".
+# layer, batch 64, 24 -> 24 channels); see the README section "Spatial vs FFT convolution". Depthwise
+# kernels (SeparableFlexConv) use the same rule.
 FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.83 at k=17 and 1.94 at k=25 (L=256); 1.99 at k=17 (L=1024)
 FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.19 at 16x16 and 1.83 at 32x32 inputs)
 
@@ -113,11 +145,15 @@ def prefer_fft(kernel_size: tuple[int, ...]) -> bool:
     return kernel_size[0] * kernel_size[1] >= FFT_MIN_KERNEL_2D ** 2
 
 
-def convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, use_fft) -> torch.Tensor:
-    """Causal conv for 1D inputs, "same" conv for 2D; ``use_fft`` is True, False or ``"auto"``."""
+def convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, use_fft, *,
+             depthwise: bool = False) -> torch.Tensor:
+    """Causal conv for 1D inputs, "same" conv for 2D; ``use_fft`` is True, False or ``"auto"``.
+
+    ``depthwise``: ``kernel`` is ``[C, 1, *taps]``, one kernel per channel (see the module docstring).
+    """
     fft = prefer_fft(tuple(kernel.shape[2:])) if use_fft == "auto" else bool(use_fft)
     if x.dim() == 3:
-        return (causal_fftconv1d if fft else causal_conv1d)(x, kernel, bias)
+        return (causal_fftconv1d if fft else causal_conv1d)(x, kernel, bias, depthwise=depthwise)
     if x.dim() == 4:
-        return (fftconv2d_same if fft else conv2d_same)(x, kernel, bias)
+        return (fftconv2d_same if fft else conv2d_same)(x, kernel, bias, depthwise=depthwise)
     raise ValueError(f"expected a [B, C, L] or [B, C, H, W] input, got shape {tuple(x.shape)}")

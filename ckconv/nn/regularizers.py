@@ -2,7 +2,8 @@
 
 * :func:`kernel_norm_penalty` - what the original calls ``train.weight_decay`` ("LnLoss"): the
   plain (not squared) L2 norms of every CKConv/FlexConv kernel sampled in the last forward plus its bias.
-  It is not optimiser weight decay and does not touch any other layer.
+  It is not optimiser weight decay and does not touch any other layer. For a SeparableFlexConv the kernel
+  is the dense kernel it stands for (depthwise kernel times pointwise weights).
 * :func:`anti_aliasing_penalty` - the MAGNet frequency regulariser of the paper: penalises filter
   frequencies above the Nyquist frequency of the kernel grid, so kernels transfer across resolutions.
 """
@@ -24,11 +25,12 @@ FUNCTIONS = ("l2_relu", "offset_elu")
 
 
 def kernel_norm_penalty(model: nn.Module) -> torch.Tensor:
-    """``sum_m ||K_m||_2 + ||b_m||_2`` over CKConv/FlexConv layers, using the kernels of the last forward."""
+    """``sum_m ||K_m||_2 + ||b_m||_2`` over CKConv/FlexConv layers, using the kernels of the last forward
+    (``layer.last_kernel_norm()``)."""
     total = None
     for module in model.modules():
-        if isinstance(module, CKConv) and module.last_kernel is not None:
-            term = module.last_kernel.norm()
+        term = module.last_kernel_norm() if isinstance(module, CKConv) else None
+        if term is not None:
             if module.bias is not None:
                 term = term + module.bias.norm()
             total = term if total is None else total + term
@@ -69,7 +71,7 @@ def _regularised_layers(model: nn.Module) -> list[FlexConv]:
 
 def anti_aliasing_penalty(model: nn.Module, resolution: int, factor: float = 0.1, target: str = "gabor",
                           fn: str = "l2_relu", method: str = "together", gauss_stddevs: float = 2.0) -> torch.Tensor:
-    """Anti-aliasing penalty over every FlexConv with a MAGNet/Gabor kernel net.
+    """Anti-aliasing penalty over every FlexConv (and SeparableFlexConv) with a MAGNet/Gabor kernel net.
 
     Args:
         resolution: number of kernel taps per dimension of the grid the kernels are sampled on (the
