@@ -236,7 +236,7 @@ class TrainConfig:
     log_every: int = key(50, "[new] training steps between reads of the loss from the device (progress bar, "
                          "non-finite-loss and stop checks); a step does not wait for the device otherwise")
     plot_every: int = key(0, "[new] also draw <run dir>/figures/ every this many epochs (0 = only at the end "
-                          "of the run); see docs/FIGURES.md")
+                          "of the run, -1 = never); see docs/FIGURES.md")
 
 
 @dataclass

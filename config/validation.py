@@ -242,7 +242,7 @@ def _check_train(cfg: DictConfig, err: Problems) -> None:
     err.at_least("train.limit_train_batches", train.limit_train_batches, 1, or_minus_one=True)
     err.at_least("train.limit_eval_batches", train.limit_eval_batches, 1, or_minus_one=True)
     err.at_least("train.log_every", train.log_every, 1)
-    err.at_least("train.plot_every", train.plot_every, 0)
+    err.at_least("train.plot_every", train.plot_every, 0, or_minus_one=True)
 
 
 def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:

@@ -439,7 +439,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device
                           kernel_sizes=final["kernel_sizes"], status=status, phase="done",
                           wall_time_s=float(source.get("elapsed_s", 0.0)) + trainer.elapsed_s,
                           process_time_s=time.time() - started)
-    if dist.is_main:
+    if dist.is_main and cfg.train.plot_every >= 0:
         draw_figures(model, run_dir, logger, target_data.meta)
     logger.finish()
     if dist.is_main:

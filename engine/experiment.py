@@ -151,7 +151,7 @@ def fit_and_report(cfg, trainer: Trainer, model, data, device, dist: Dist, logge
     if status == "preempted":
         stop_after_signal(trainer, logger, run_dir / "checkpoints" / "last.pt")
     summary = finish_training(trainer, model, data, device, settings, logger, run_dir)
-    if dist.is_main:
+    if dist.is_main and cfg.train.plot_every >= 0:
         draw_figures(model, run_dir, logger, meta)
     logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
     logger.finish()
@@ -211,7 +211,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, explicit: list[str], dev
     if "accuracy_top5" in test:
         summary["test_accuracy_top5"] = test["accuracy_top5"]
     logger.update_summary(**summary)
-    if dist.is_main:
+    if dist.is_main and cfg.train.plot_every >= 0:
         draw_figures(model, run_dir, logger, data.meta)
     logger.finish()
     if dist.is_main:

@@ -429,7 +429,7 @@ class Trainer:
                        "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
                        **layer_statistics(self.raw_model)}
             self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
-            if self.is_main and settings.plot_every and self.epoch % settings.plot_every == 0:
+            if self.is_main and settings.plot_every > 0 and self.epoch % settings.plot_every == 0:
                 draw_figures(self.raw_model, self.checkpoint_dir.parent, self.logger, self.data.meta,
                              step=self.step_offset + self.epoch)
             state = self.checkpoint_state()

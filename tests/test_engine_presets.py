@@ -25,7 +25,8 @@ TRAIN_PRESETS = [p for p in PRESETS if p not in CROSSRES_PRESETS]
 
 # Two training steps of batch 4, one evaluation batch, no W&B, CPU.
 SMOKE = ["dataset_params.synthetic=true", "train.limit_train_batches=2", "train.limit_eval_batches=1",
-         "train.epochs=1", "wandb.mode=disabled", "device=cpu", "train.batch_size=4"]
+         "train.epochs=1", "wandb.mode=disabled", "device=cpu", "train.batch_size=4",
+         "train.plot_every=-1"]  # figures are tested in test_figures.py; drawing 50 models would double the time
 
 # 33x33 kernels that never shrink (CKConv has no mask; Conv k=33 is fixed) on 32x32 maps cost ~20 s per
 # preset for two steps at full width on 2 CPU cores. The default suite runs the same architecture (same
@@ -109,7 +110,7 @@ def test_paper_command_builds_the_published_model_and_runs_one_epoch(preset, run
     # Appending train.epochs=1 (shorter than the 5-epoch warm-up) still runs; only the smoke settings are
     # added (synthetic data has 64 training samples, so two steps need a batch below 64: 16 keeps it quick).
     smoke = ["dataset_params.synthetic=true", "train.limit_train_batches=2", "train.limit_eval_batches=1",
-             "wandb.mode=disabled", "train.batch_size=16"]
+             "wandb.mode=disabled", "train.batch_size=16", "train.plot_every=-1"]
     overrides = [*command, *smoke, "train.epochs=1"]
     cfg = compose_config(overrides)
     assert cfg.train.scheduler_params.warmup_epochs == 5 and cfg.train.epochs == 1
