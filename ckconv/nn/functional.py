@@ -124,7 +124,8 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
 # --- choosing between the spatial and the FFT path ---------------------------------------------------
 # Measured on the 2-core development CPU with benchmarks/fft_crossover.py (forward + backward of one
 # layer, batch 64, 24 -> 24 channels); see the README section "Spatial vs FFT convolution". Depthwise
-# kernels (SeparableFlexConv) use the same rule.
+# kernels (SeparableFlexConv) use the same rule: in 2D their crossover is the same (FFT faster from 7x7-9x9),
+# in 1D it lies higher (about 129 taps at L=256, 25-65 at L=1024), so "auto" picks the FFT early there.
 FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.83 at k=17 and 1.94 at k=25 (L=256); 1.99 at k=17 (L=1024)
 FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.19 at 16x16 and 1.83 at 32x32 inputs)
 
