@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ckconv import CKConv, FlexConv, SRFConv
+from ckconv import CKConv, FlexConv, SeparableFlexConv, SRFConv
 from ckconv.nn import functional as Fn
 from ckconv.nn import group_parameters_by_tag
 from ckconv.nn.kernelnets import KERNEL_TYPES
@@ -236,8 +236,9 @@ def test_parameter_tags_group_mask_and_omega():
 
 
 # --- eval-time kernel cache --------------------------------------------------------------------------
-def test_eval_cache_reuses_and_invalidates():
-    layer = FlexConv(2, 3, data_dim=2, horizon=9)
+@pytest.mark.parametrize("layer_cls", [FlexConv, SeparableFlexConv])
+def test_eval_cache_reuses_and_invalidates(layer_cls):
+    layer = layer_cls(2, 3, data_dim=2, horizon=9)
     x = torch.randn(2, 2, 9, 9)
     layer.eval()
     with torch.no_grad():
@@ -261,7 +262,7 @@ def test_eval_cache_reuses_and_invalidates():
         layer(x)
     assert layer.last_kernel is not k3
     # load_state_dict invalidates
-    other = FlexConv(2, 3, data_dim=2, horizon=9)
+    other = layer_cls(2, 3, data_dim=2, horizon=9)
     k4 = layer.last_kernel
     layer.load_state_dict(other.state_dict())
     other.eval()

@@ -118,30 +118,7 @@ def test_every_parameter_gets_a_gradient(data_dim, kernel_type):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-# --- eval-time kernel cache ----------------------------------------------------------------------------
-def test_eval_cache_reuses_and_invalidates():
-    layer = make(2, c_in=2, c_out=3)
-    x = torch.randn(2, 2, 9, 9)
-    layer.eval()
-    with torch.no_grad():
-        y1 = layer(x)
-        k1 = layer.last_kernel
-        assert layer(x) is not y1 and layer.last_kernel is k1  # kernel reused
-        layer.kernel_net.output_linear.weight.mul_(2.0)       # an in-place update, like an optimiser step
-        y2 = layer(x)
-    assert layer.last_kernel is not k1 and not torch.allclose(y2, y1)
-    other = make(2, c_in=2, c_out=3).eval()
-    k2 = layer.last_kernel
-    layer.load_state_dict(other.state_dict())
-    with torch.no_grad():
-        assert torch.allclose(layer(x), other(x))
-    assert layer.last_kernel is not k2
-    k3 = layer.last_kernel
-    layer.train()
-    layer.eval()
-    with torch.no_grad():
-        layer(x)
-    assert layer.last_kernel is not k3
+# The eval-time kernel cache is tested for FlexConv and SeparableFlexConv alike in test_ckconv.py.
 
 
 # --- resolution, mask growth and state -----------------------------------------------------------------
