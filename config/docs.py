@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .cli import CONFIG_DIR, USER_GROUPS, group_options
 from .choices import format_allowed

@@ -20,7 +20,7 @@ from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, co
                     describe_model, input_meta, load_weights)
 from .checkpoint import CheckpointError, load_checkpoint
 from .logger import RunLogger
-from .preemption import stop_on_signals
+from .preemption import StopRequest, stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
 from .trainer import LoopSettings, NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics
 
@@ -42,7 +42,8 @@ def run(cfg: DictConfig, run_dir: Path, explicit: list[str] = ()) -> dict:
     run_dir = broadcast_from_main(str(run_dir))
     if not cfg.train.do:
         return evaluate_checkpoint(cfg, Path(run_dir), list(explicit), device, dist)
-    return train(cfg, Path(run_dir), list(explicit), device, dist)
+    with stop_on_signals() as stop:
+        return train(cfg, Path(run_dir), list(explicit), device, dist, stop)
 
 
 FINISHED = ("completed", "early_stopped")
@@ -79,7 +80,8 @@ def resume_checkpoint_path(cfg, run_dir: Path) -> Path | None:
     return path
 
 
-def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist) -> dict:
+def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.device, dist: Dist,
+          stop: StopRequest | None = None) -> dict:
     started = time.time()
     if parse_resume(cfg.train.resume) == "auto":
         done = broadcast_from_main(finished_summary(run_dir))
@@ -119,16 +121,8 @@ def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.dev
     resolved = OmegaConf.to_container(cfg, resolve=True)
     logger = RunLogger(run_dir, enabled=dist.is_main, wandb_cfg=cfg.wandb, debug=bool(cfg.debug), config=resolved,
                        resume_id=checkpoint.get("wandb_id") if checkpoint else None)
-    with stop_on_signals() as stop:
-        trainer = build_trainer(cfg, raw_model=model, data=data, device=device, dist=dist, logger=logger,
-                                checkpoint_dir=run_dir / "checkpoints", seed=seed, stop=stop)
-        return fit_and_report(cfg, trainer, model, data, device, dist, logger, run_dir, checkpoint, meta,
-                              no_params, seed, started)
-
-
-def fit_and_report(cfg, trainer: Trainer, model, data, device, dist: Dist, logger: RunLogger, run_dir: Path,
-                   checkpoint: dict | None, meta, no_params: int, seed: int, started: float) -> dict:
-    """Train (continuing ``checkpoint`` if given), then test the best weights and write the summary."""
+    trainer = build_trainer(cfg, raw_model=model, data=data, device=device, dist=dist, logger=logger,
+                            checkpoint_dir=run_dir / "checkpoints", seed=seed, stop=stop)
     settings = trainer.settings
     if checkpoint is not None:
         trainer.restore(checkpoint)
