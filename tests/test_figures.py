@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 import ckconv
 from ckconv import FlexConv, SRFConv
-from config import compose_config
+from config import compose_config, explicit_keys
 from engine import figures
 from engine.experiment import run
 from engine.logger import RunLogger
@@ -284,12 +284,35 @@ def test_log_images_is_a_no_op_without_wandb_and_never_raises(tmp_path, monkeypa
     assert failing.wandb_run is None  # W&B off for the rest of the run, the run goes on
 
 
+# --- the runs draw their own figures ---------------------------------------------------------------------------
+@pytest.mark.parametrize("overrides", [
+    RUN_1D,  # the default FlexTCN on MNIST-1D
+    ["experiment=dev/flexnet_cifar10_tiny", "dataset_params.synthetic=true", "dataset_params.num_workers=0",
+     "train.epochs=2", "train.limit_train_batches=2", "train.limit_eval_batches=1", "train.plot_every=1",
+     "wandb.mode=disabled", "device=cpu"],  # a 2D FlexNet, with figures after every epoch too
+], ids=["flextcn_1d", "flexnet_2d"])
+def test_a_run_writes_its_figures(overrides, tmp_path, monkeypatch):
+    drawn = []
+    real = figures.write_run_figures
+    monkeypatch.setattr(figures, "write_run_figures", lambda *a, **k: drawn.append(a[1]) or real(*a, **k))
+    run(compose_config(overrides), tmp_path / "run", explicit_keys(overrides))
+    expected = MODEL_FILES | {figures.SIZES_OVER_TRAINING}
+    assert {p.name for p in (tmp_path / "run" / "figures").glob("*.png")} == expected
+    for name in expected:
+        pixels(tmp_path / "run" / "figures" / name)  # a real, non-blank image
+    epochs = int(compose_config(overrides).train.epochs) if "train.plot_every=1" in overrides else 0
+    assert len(drawn) == epochs + 1  # every epoch (plot_every=1), and at the end
+
+
 # --- plot_run.py ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    """A real 1-epoch FlexTCN run (synthetic MNIST-1D): metrics.jsonl and checkpoints/{best,last}.pt."""
+    """A real 1-epoch FlexTCN run (synthetic MNIST-1D): metrics.jsonl and checkpoints/{best,last}.pt. It draws
+    no figures itself (train.plot_every=-1), so the ones found afterwards are plot_run.py's."""
     run_dir = tmp_path_factory.mktemp("plot") / "run"
-    run(compose_config(RUN_1D), run_dir, RUN_1D)
+    overrides = [*RUN_1D, "train.plot_every=-1"]
+    run(compose_config(overrides), run_dir, explicit_keys(overrides))
+    assert not (run_dir / "figures").exists()
     return run_dir
 
 
