@@ -71,6 +71,7 @@ def _submitit_tasks(out: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.slow  # about two minutes: three sweeps of real processes (python -m pytest -q -m slow)
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the submitit task processes through /proc")
 def test_submitit_sweep_survives_sigterm_and_resumes(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
