@@ -38,6 +38,8 @@ MFN_SPATIAL_KERNEL_TYPES = ("MAGNet", "Gabor")  # kernel nets with Gaussian enve
 REGULARIZABLE_KERNEL_TYPES = MFN_SPATIAL_KERNEL_TYPES
 KERNEL_BIAS_INITS = (None, "None", "zero", "uniform")
 MASK_TYPES = ("gaussian",)
+# train.compile: False, or a torch.compile backend (True = inductor, the default backend).
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
 SCHEDULERS = ("none", "cosine", "multistep", "plateau", "exponential")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -103,6 +105,15 @@ def parse_resume(value: Any) -> bool | str:
         return False
     if value in (True, "true", "True"):
         return True
+    return str(value)
+
+
+def parse_compile(value: Any) -> bool | str:
+    """``train.compile``: False (eager), True (= "inductor") or a backend name of :data:`COMPILE_BACKENDS`."""
+    if value in (None, False, "", "false", "False"):
+        return False
+    if value in (True, "true", "True"):
+        return "inductor"
     return str(value)
 
 

@@ -32,8 +32,32 @@ def _value(value) -> str:
     return "`" + (json.dumps(value) if not isinstance(value, str) else (value if value else '""')) + "`"
 
 
+def no_effect_section() -> list[str]:
+    """Markdown lines listing, from the schema's meanings, the keys a run accepts but ignores and the values it
+    rejects, so that a user finds them in one place (README.md points here)."""
+    unused, conditional, rejected = [], [], []
+    for info in schema_keys():
+        if info.kind == "section":
+            continue
+        doc = info.doc
+        if doc.startswith(("accepted, unused", "accepted, overwritten")):
+            unused.append(f"`{info.path}`")
+        elif doc.startswith("rejected when true"):
+            rejected.append(f"`{info.path}=true`")
+        elif doc.startswith("must stay 0"):
+            rejected.append(f"`{info.path}` other than 0")
+        elif "no effect on " in doc:
+            condition = doc[doc.index("no effect on "):].split(")")[0]
+            conditional.append(f"`{info.path}` ({condition})")
+    return ["## Keys without effect, and rejected values", "",
+            "Accepted without effect (kept so that the original's commands still parse; a run prints a note when "
+            "one is set): " + ", ".join(unused) + ".", "",
+            "Without effect in some runs: " + ", ".join(conditional) + ".", "",
+            "Rejected with an error at start: " + ", ".join(rejected) + ".", ""]
+
+
 def render() -> str:
-    lines = [HEADER, "## Config groups", "", "| group | options |", "|---|---|"]
+    lines = [HEADER, *no_effect_section(), "## Config groups", "", "| group | options |", "|---|---|"]
     for group in USER_GROUPS:
         lines.append(f"| `{group}=` | {', '.join(f'`{o}`' for o in group_options(group))} |")
     section = None

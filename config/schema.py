@@ -106,7 +106,7 @@ class KernelConfig:
                                    allowed=C.KERNEL_BIAS_INITS)
     input_scale: float = key(25.6, "MAGNet/Gabor frequency scale (divided by sqrt(L+1) per layer)")
     sampling_rate_norm: float = key(1.0, "multiplier of the sampled kernel (cross-resolution sets (source/target)^2)")
-    regularize: bool = key(False, "add the anti-aliasing penalty (FlexConv with MAGNet/Gabor only)")
+    regularize: bool = key(False, "add the anti-aliasing penalty (FlexConv / SeparableFlexConv with MAGNet/Gabor only)")
     regularize_params: RegularizeParamsConfig = section(RegularizeParamsConfig)
     srf: SRFConfig = section(SRFConfig)
 
@@ -115,7 +115,8 @@ class KernelConfig:
 class ConvConfig:
     """The convolution layers."""
 
-    type: str = key("FlexConv", "[default exp.] CKConv | FlexConv | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
+    type: str = key("FlexConv", "[default exp.] CKConv | FlexConv | SeparableFlexConv ([new] depthwise FlexConv + 1x1 "
+                    "mix) | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
                     allowed=C.CONV_TYPES)
     use_fft: Any = key(False, "FFT convolution: true | false | auto [new] (the faster path for the current kernel "
                        "size; README 'Spatial vs FFT')")
@@ -228,7 +229,14 @@ class TrainConfig:
     resume: Any = key(False, "[new] false | true (= <run dir>/checkpoints/last.pt; pass hydra.run.dir=<old run dir>) | "
                       "auto (as true, and a run whose summary.json says it finished is not retrained; the "
                       "default of experiments/reproduce.py) | path of a checkpoint or run directory")
-    mixed_precision: bool = key(False, "[new] bf16 autocast on CUDA (ignored on CPU)")
+    mixed_precision: bool = key(False, "[new] bfloat16 autocast on CPU and CUDA (float16 + loss scaling on GPUs "
+                                "without bfloat16); FFT convolutions compute in float32")
+    compile: Any = key(False, "[new] torch.compile the training step's model: false | true (= inductor) | "
+                       "aot_eager | eager; dynamic shapes, so growing kernels do not recompile (at most 8 "
+                       "recompiles per function, then it runs eagerly); evaluation stays eager",
+                       allowed=(False,) + C.COMPILE_BACKENDS, parse=C.parse_compile)
+    channels_last: bool = key(False, "[new] 2D models: channels-last memory format for the training and evaluation "
+                              "inputs and weights (for CUDA tensor cores; no effect on 1D data)")
     early_stop_patience: int = key(100, "[new] stop after this many epochs without a new best validation accuracy "
                                    "(original: fixed 100); -1 = never")
     limit_train_batches: int = key(-1, "[new] cap on training batches per epoch (dev / smoke runs); -1 = all")
@@ -338,8 +346,9 @@ class Config:
     test: TestConfig = section(TestConfig)
     wandb: WandbConfig = section(WandbConfig)
     protocol: str = key("clean", "[new] clean: hold out dataset_params.val_fraction of the training set, select the "
-                        "best epoch on it, report test accuracy at that epoch; paper: train on the full training set, "
-                        "select on the test set and report the best test accuracy (as the paper did)",
+                        "best epoch on it, report test accuracy at that epoch (the test set is evaluated only on "
+                        "epochs that improve validation; best_test_accuracy is null); paper: train on the full "
+                        "training set, select on the test set and report the best test accuracy (as the paper did)",
                         allowed=C.PROTOCOLS)
     device: str = key("auto", "[new value; orig: cuda] auto (CUDA if available, else CPU) | cpu | cuda | cuda:N; "
                       "cuda without CUDA is an error")

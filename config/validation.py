@@ -332,4 +332,7 @@ def config_warnings(cfg: Any) -> list[str]:
             f"train.weight_decay={cfg.train.weight_decay} has no effect: it penalises the norm of sampled "
             f"CKConv/FlexConv kernels only (as in the original), and this model (net.type={cfg.net.type}, "
             f"conv.type={cfg.conv.type}) has none; use train.optimizer_params.weight_decay for optimizer weight decay")
+    meta = _data_meta(cfg, Problems()) if cfg.train.channels_last else None
+    if meta is not None and meta.data_dim != 2:
+        notes.append(f"train.channels_last=True has no effect: {cfg.dataset} is 1D (channels-last is a 2D layout)")
     return notes

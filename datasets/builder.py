@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from config.choices import PROTOCOLS
 
@@ -37,8 +37,8 @@ class DataBundle:
     state: tensors to store in checkpoints and pass back as ``build_data(state=...)`` when resuming
     or evaluating ({"permutation": LongTensor[784]} for pMNIST, {"noise": FloatTensor[968, 96]} for
     noise-padded CIFAR-10, {} otherwise). train_sampler: the DistributedSampler when
-    distributed=True (call ``set_epoch(epoch)`` every epoch), else None. With protocol="paper"
-    ``val_loader is test_loader``.
+    distributed=True (call ``set_epoch(epoch)`` every epoch), else None; the val/test loaders then
+    iterate this rank's :class:`EvalShard`. With protocol="paper" ``val_loader is test_loader``.
     """
 
     train_loader: DataLoader
@@ -47,6 +47,26 @@ class DataBundle:
     meta: DatasetMeta
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     train_sampler: Optional[DistributedSampler] = None
+
+
+class EvalShard(Sampler[int]):
+    """One rank's share of an evaluation set: indices ``rank, rank + world_size, ...`` in order.
+
+    The shards are disjoint and together hold every sample exactly once (torch's DistributedSampler
+    instead pads with repeated samples, which would count them twice), so summing the per-rank loss,
+    correct and sample counts (``engine.trainer.evaluate``) gives the exact metrics of the whole set.
+    """
+
+    def __init__(self, size: int, rank: int, world_size: int):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
+        self.size, self.rank, self.world_size = size, rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.size, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.world_size))
 
 
 def stratified_split(targets: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +184,9 @@ def build_data(
     seed: fixes the validation split, shuffling, worker seeds and a newly drawn permutation/noise.
     num_workers: None -> 0 for in-memory datasets (MNIST-1D, synthetic), else default_num_workers().
     state: permutation/noise restored from a checkpoint (used instead of drawing new ones).
-    distributed: shard the training set with a DistributedSampler (needs torch.distributed
-        initialised); val/test are NOT sharded - every rank sees all of them.
+    distributed: shard the training set with a DistributedSampler and val/test with an
+        :class:`EvalShard` each (needs torch.distributed initialised): every rank evaluates its own
+        disjoint part, and ``engine.trainer.evaluate`` sums the parts.
     synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
         samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
     eval_batch_size: batch size of val/test (None -> batch_size, as the original).
@@ -228,9 +249,15 @@ def build_data(
     common = dict(seed=seed, num_workers=num_workers, pin_memory=pin_memory)
     train_loader = _loader(train_set, batch_size=batch_size, shuffle=True, purpose="train-loader",
                            sampler=sampler, **common)
-    test_loader = _loader(test_set, batch_size=eval_batch_size, shuffle=False, purpose="test-loader", **common)
+
+    def eval_shard(dataset):
+        return EvalShard(len(dataset), dist.get_rank(), dist.get_world_size()) if distributed else None
+
+    test_loader = _loader(test_set, batch_size=eval_batch_size, shuffle=False, purpose="test-loader",
+                          sampler=eval_shard(test_set), **common)
     if val_set is None:
         val_loader = test_loader  # protocol "paper": select on the test set, as the original
     else:
-        val_loader = _loader(val_set, batch_size=eval_batch_size, shuffle=False, purpose="val-loader", **common)
+        val_loader = _loader(val_set, batch_size=eval_batch_size, shuffle=False, purpose="val-loader",
+                             sampler=eval_shard(val_set), **common)
     return DataBundle(train_loader, val_loader, test_loader, meta, dict(state), sampler)

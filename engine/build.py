@@ -13,11 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ckconv.nn.grids import parse_horizon, resolve_horizon
 from config import ConfigError
-from config.choices import parse_resize
+from config.choices import parse_compile, parse_resize
 from datasets import DEFAULT_DATA_ROOT, DatasetMeta, build_data, dataset_meta
 from models import build_model
 
-from .checkpoint import CheckpointError, CrossResState
+from .checkpoint import CheckpointError, CrossResState, state_dict_mismatch
 from .optim import build_optimizer, build_schedule, describe_optimizer
 from .preemption import StopRequest
 from .runtime import Dist
@@ -72,6 +72,13 @@ def build_model_from_cfg(cfg, meta: DatasetMeta, device: torch.device | None = N
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict, strict: bool, source: str) -> None:
+    """Load a checkpoint's weights; weights that do not fit are a :class:`CheckpointError` naming the layers
+    (other shapes always; missing and unexpected ones when ``strict``)."""
+    mismatch = state_dict_mismatch(model.state_dict(), state_dict, strict=strict)
+    if mismatch:
+        raise CheckpointError(f"the weights in {source} do not fit the model built from the config: {mismatch}. "
+                              f"Use the model keys (net, conv, kernel, mask) the checkpoint was trained with"
+                              + ("; pretrained_strict=False skips missing and unexpected layers" if strict else ""))
     try:
         result = model.load_state_dict(state_dict, strict=strict)
     except RuntimeError as error:
@@ -91,6 +98,32 @@ def describe_model(model: torch.nn.Module, depth: int) -> str:
             count = sum(p.numel() for p in module.parameters())
             lines.append(f"{'  ' * (level - 1)}{name.rsplit('.', 1)[-1]:<24} {type(module).__name__:<20} {count:>12,}")
     return "\n".join(lines)
+
+
+# --- fast paths (train.channels_last, train.compile) -------------------------------------------------
+# torch.compile specialises a function on the shapes it sees; with dynamic shapes a growing kernel is a new
+# value of a symbolic size, not a new graph. A guard that still fails (e.g. the spatial -> FFT switch of
+# use_fft=auto) recompiles; after this many recompiles of one function, dynamo runs it eagerly instead.
+COMPILE_RECOMPILE_LIMIT = 8
+
+
+def _to_channels_last(module, args):
+    return (args[0].contiguous(memory_format=torch.channels_last),) + tuple(args[1:])
+
+
+def use_channels_last(model: torch.nn.Module) -> None:
+    """Channels-last weights, and a forward pre-hook giving the model channels-last inputs (training and
+    evaluation alike; hooks are not part of the state dict, so checkpoints are unchanged)."""
+    model.to(memory_format=torch.channels_last)
+    model.register_forward_pre_hook(_to_channels_last)
+
+
+def compile_model(model: torch.nn.Module, backend: str) -> torch.nn.Module:
+    """``torch.compile`` with dynamic shapes and a bounded number of recompiles (see above)."""
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = COMPILE_RECOMPILE_LIMIT
+    return torch.compile(model, backend=backend, dynamic=True)
 
 
 # --- loss terms and loop -----------------------------------------------------------------------------
@@ -120,12 +153,18 @@ def loop_settings(cfg, seed: int, progress: bool) -> LoopSettings:
 def build_trainer(cfg: DictConfig, *, raw_model: torch.nn.Module, data, device: torch.device, dist: Dist, logger,
                   checkpoint_dir: Path, seed: int, step_offset: int = 0,
                   crossres: CrossResState | None = None, stop: StopRequest | None = None) -> Trainer:
-    """A Trainer for one training phase: the model (wrapped in DDP under torchrun), a fresh optimiser and
-    schedule sized by the actual loader, the regularisers and the loop settings, all from ``cfg``."""
+    """A Trainer for one training phase: the model (channels-last, wrapped in DDP under torchrun, compiled, as
+    configured), a fresh optimiser and schedule sized by the actual loader, the regularisers and the loop
+    settings, all from ``cfg``. Evaluation and checkpoints use ``raw_model``."""
+    if cfg.train.channels_last and data.meta.data_dim == 2:
+        use_channels_last(raw_model)
     model = raw_model
     if dist.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
             raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+    backend = parse_compile(cfg.train.compile)
+    if backend:
+        model = compile_model(model, backend)  # after DDP, as torch recommends; raw_model stays eager
     optimizer = build_optimizer(raw_model, cfg.train)
     steps_per_epoch = len(data.train_loader)
     if cfg.train.limit_train_batches >= 0:

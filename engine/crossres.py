@@ -26,8 +26,8 @@ selected without looking at the test set.
 Reported numbers (``summary.json`` and the W&B summary): ``source_accuracy`` (test accuracy of those
 source weights), ``ootb_accuracy``, ``ootb_difference = ootb - source``, ``final_accuracy`` (test accuracy
 at the best-validation fine-tuning epoch; the original reported the best test accuracy during fine-tuning,
-which is ``final_best_test_accuracy`` here and equals ``final_accuracy`` under ``protocol=paper``) and
-``no_params``.
+which is ``final_best_test_accuracy`` here and equals ``final_accuracy`` under ``protocol=paper``; under
+``protocol=clean`` the test set is not evaluated every epoch and it is None) and ``no_params``.
 
 W&B steps: source epochs are steps ``1..E_s``; ``source_accuracy`` / ``ootb_accuracy`` are logged at step
 ``E_s``; fine-tuning epochs continue at ``E_s + 1 .. E_s + E_f`` (the original restarted them at
@@ -62,10 +62,10 @@ from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, co
                     input_meta, load_weights)
 from .checkpoint import CheckpointError, CrossResState, load_checkpoint, save_checkpoint
 from .experiment import finish_training, finished_summary, stop_after_signal
-from .logger import RunLogger
+from .logger import RunLogger, summary_line
 from .preemption import StopRequest, stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
-from .trainer import NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics
+from .trainer import NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics, report
 
 PHASES = ("source", "finetune")
 SOURCE_MODEL = "source_model.pt"  # written when the source phase is finished (the original's final_source_res_model.pt)
@@ -444,6 +444,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device
     logger.finish()
     if dist.is_main:
         print(_results_table(source_res, target_res, results))
+        report(summary_line(logger.summary, logger.summary_path))
     return {**logger.summary, **results}
 
 
@@ -480,8 +481,9 @@ def _results_table(source_res: int, target_res: int, results: dict) -> str:
     rows = [(f"source accuracy @{source_res}", results["source_accuracy"]),
             (f"out of the box @{target_res}", results["ootb_accuracy"]),
             ("difference", results["ootb_difference"]),
-            (f"final accuracy @{target_res} (best-val epoch)", results["final_accuracy"]),
-            ("best test accuracy during fine-tuning", results["final_best_test_accuracy"])]
+            (f"final accuracy @{target_res} (best-val epoch)", results["final_accuracy"])]
+    if results["final_best_test_accuracy"] is not None:  # protocol=paper only
+        rows.append(("best test accuracy during fine-tuning", results["final_best_test_accuracy"]))
     width = max(len(name) for name, _ in rows)
     return "\n".join([f"{'':-<{width + 12}}"] + [f"{name:<{width}}  {100 * value:8.2f} %" for name, value in rows]
                      + [f"{'no_params':<{width}}  {results['no_params']:>10,}"])

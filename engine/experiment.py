@@ -19,10 +19,10 @@ from models import count_parameters
 from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, config_from_checkpoint,
                     describe_model, input_meta, load_weights)
 from .checkpoint import CheckpointError, load_checkpoint
-from .logger import RunLogger
+from .logger import RunLogger, summary_line
 from .preemption import StopRequest, stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
-from .trainer import LoopSettings, NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics
+from .trainer import LoopSettings, NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics, report
 
 
 # --- entry points ----------------------------------------------------------------------------------------
@@ -149,6 +149,8 @@ def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.dev
         draw_figures(model, run_dir, logger, meta)
     logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
     logger.finish()
+    if dist.is_main:
+        report(summary_line(logger.summary, logger.summary_path))
     return {**summary, **logger.summary}
 
 
@@ -177,8 +179,10 @@ def finish_training(trainer: Trainer, raw_model, data, device, settings: LoopSet
         final["test_accuracy_top5"] = test["accuracy_top5"]
     logger.update_summary(**final)
     if settings.progress:
+        best_test = trainer.best.best_test_accuracy  # protocol=paper only
         print(f"best epoch {trainer.best.epoch}: val acc {trainer.best.val_accuracy:.4f}, "
-              f"test acc {test['accuracy']:.4f} (best test acc over epochs {trainer.best.best_test_accuracy:.4f})")
+              f"test acc {test['accuracy']:.4f}"
+              + (f" (best test acc over epochs {best_test:.4f})" if best_test is not None else ""))
     return final
 
 
@@ -210,4 +214,5 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, explicit: list[str], dev
     logger.finish()
     if dist.is_main:
         print(f"test accuracy of {path}: {test['accuracy']:.4f} ({count_parameters(model):,} parameters)")
+        report(summary_line(logger.summary, logger.summary_path))
     return summary

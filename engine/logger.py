@@ -4,7 +4,12 @@
 * ``summary.json``: the run's final numbers (rewritten atomically whenever they change).
 * W&B: ``wandb.mode`` auto (online with credentials, else offline) | online | offline | disabled;
   ``debug=True`` means offline (original flag). Training never fails because W&B does: any W&B error
-  is reported once and logging continues locally.
+  is reported once, as one warning line, and logging continues locally. When online W&B cannot start
+  (no API key, no network) the run logs offline instead, for a later ``wandb sync``.
+
+Time W&B can add to a run: waiting for an unreachable server is bounded by ``WANDB_INIT_TIMEOUT_S``
+(15 s; W&B's own default is 90 s), plus about a second to import W&B and start it offline. Without an
+API key online mode fails at once; offline mode needs no network (measured: 1-4 s in all on a 2-core CPU).
 """
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ import warnings
 from pathlib import Path
 
 from config.choices import WANDB_MODES
+
+# Seconds wandb.init may wait for the W&B server before the run goes on offline (see the module docstring).
+WANDB_INIT_TIMEOUT_S = 15
 
 
 def _jsonable(value):
@@ -58,6 +66,37 @@ def resolve_wandb_mode(mode: str, debug: bool) -> str:
     return mode
 
 
+# The numbers of summary.json that the run's last printed line repeats (those the run has).
+SUMMARY_LINE_KEYS = ("status", "epochs_completed", "test_accuracy", "best_val_accuracy", "best_test_accuracy",
+                     "source_accuracy", "ootb_accuracy", "final_accuracy")
+
+
+def summary_line(summary: dict, path: Path | None = None) -> str:
+    """The run's last line: the main numbers of ``summary.json`` as ``key=value`` (the file's key names, so a
+    log can be grepped like the file), e.g.
+    ``summary: status=completed epochs_completed=40 test_accuracy=0.9012 ... (run/summary.json)``."""
+    items = []
+    for key in SUMMARY_LINE_KEYS:
+        value = summary.get(key)
+        if value is not None:
+            items.append(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+    return "summary: " + " ".join(items) + (f" ({path})" if path is not None else "")
+
+
+def _start_wandb(mode: str, *, dir: str, **kwargs):
+    import wandb
+
+    Path(dir).mkdir(parents=True, exist_ok=True)
+    return wandb.init(mode=mode, dir=dir, **kwargs,
+                      settings=wandb.Settings(silent=True, init_timeout=WANDB_INIT_TIMEOUT_S))
+
+
+def _warn(message: str) -> None:
+    """A UserWarning printed as one line: W&B's messages span lines, and ``warnings.warn`` would add the
+    source line of the call."""
+    warnings.warn_explicit(" ".join(message.split()), UserWarning, filename="W&B", lineno=0)
+
+
 class RunLogger:
     """Writes metrics and the summary locally and to W&B. Only rank 0 creates one with ``enabled=True``."""
 
@@ -84,22 +123,26 @@ class RunLogger:
         mode = resolve_wandb_mode(wandb_cfg.mode, debug)
         if mode == "disabled":
             return
+        wandb_dir = Path(wandb_cfg.dir) if wandb_cfg.dir else self.run_dir
+        if not wandb_dir.is_absolute():
+            wandb_dir = self.run_dir / wandb_dir
+        start = dict(project=wandb_cfg.project, entity=wandb_cfg.entity or None, dir=str(wandb_dir), config=config,
+                     id=resume_id, resume="allow" if resume_id else None, name=name)
         try:
-            import wandb
-
-            wandb_dir = Path(wandb_cfg.dir) if wandb_cfg.dir else self.run_dir
-            if not wandb_dir.is_absolute():
-                wandb_dir = self.run_dir / wandb_dir
-            wandb_dir.mkdir(parents=True, exist_ok=True)
-            self.wandb_run = wandb.init(
-                project=wandb_cfg.project, entity=wandb_cfg.entity or None, dir=str(wandb_dir), mode=mode,
-                config=config, id=resume_id, resume="allow" if resume_id else None, name=name,
-                settings=wandb.Settings(silent=True, init_timeout=60),
-            )
+            self.wandb_run = _start_wandb(mode, **start)
+            return
         except Exception as error:  # W&B must never stop training
-            warnings.warn(f"W&B logging is off for this run ({type(error).__name__}: {error}); "
-                          f"metrics are still written to {self.run_dir}")
-            self.wandb_run = None
+            failure = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"  # not W&B's advice lines
+        if mode == "online":  # no key, no network: keep the run for a later `wandb sync`
+            try:
+                self.wandb_run = _start_wandb("offline", **start)
+                _warn(f"W&B could not start online ({failure}); logging offline to {wandb_dir} instead "
+                      f"(upload later with `wandb sync`)")
+                return
+            except Exception:
+                pass
+        _warn(f"W&B logging is off for this run ({failure}); metrics are still written to {self.run_dir}")
+        self.wandb_run = None
 
     @property
     def wandb_id(self) -> str | None:
@@ -158,7 +201,7 @@ class RunLogger:
             self._warn_once(error)
 
     def _warn_once(self, error: Exception) -> None:
-        warnings.warn(f"W&B call failed ({type(error).__name__}: {error}); continuing with local logs only")
+        _warn(f"W&B call failed ({type(error).__name__}: {error}); continuing with local logs only")
         self.wandb_run = None
 
     def finish(self) -> None:

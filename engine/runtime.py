@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,17 @@ class Dist:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def on_terminal() -> bool:
+    """Whether this process's progress bars would be seen live: stderr (where tqdm draws them) is a terminal.
+
+    Redirected to a file or pipe (SLURM, CI, ``> log.txt 2>&1``) a bar is never redrawn in place, so every
+    one leaves fragments such as ``0%|          | 0/57`` in the log; there runs print one line per epoch
+    and no bars.
+    """
+    stream = sys.stderr
+    return stream is not None and hasattr(stream, "isatty") and stream.isatty()
 
 
 def resolve_device(device: str) -> torch.device:

@@ -1,8 +1,9 @@
 """The training loop: one epoch of training, evaluation, and the epoch loop with checkpoints.
 
 nanoGPT-style: plain functions over plain objects. ``Trainer.fit`` runs epochs
-``start_epoch..epochs-1``; every epoch it trains, validates, tests (so the paper's best-test-accuracy is
-known), logs, writes ``checkpoints/last.pt`` and, on a new best validation accuracy, ``best.pt``.
+``start_epoch..epochs-1``; every epoch it trains, validates, tests where the result is reported (every
+epoch under protocol=paper, whose validation set is the test set; under protocol=clean only on a new best
+validation accuracy), logs, writes ``checkpoints/last.pt`` and, on a new best validation accuracy, ``best.pt``.
 Every epoch starts by reseeding all RNGs from (seed, epoch), so a run resumed from ``last.pt`` continues
 exactly as the uninterrupted run would have.
 """
@@ -26,14 +27,16 @@ from ckconv import FlexConv
 from ckconv.nn import anti_aliasing_penalty, kernel_norm_penalty
 from models import kernel_sizes
 
-from .checkpoint import CheckpointError, CrossResState, rng_state, save_checkpoint
+from .checkpoint import CheckpointError, CrossResState, rng_state, save_checkpoint, state_dict_mismatch
 from .optim import Schedule
 from .preemption import StopRequest
-from .runtime import broadcast_from_main
+from .runtime import broadcast_from_main, on_terminal
 
 
-# On a terminal the bars refresh live; in log files (SLURM, CI) at most every 30 s.
-BAR_INTERVAL_S = 0.1 if sys.stderr.isatty() else 30.0
+# Live tqdm bars only on a terminal, decided once per process. Redirected (SLURM, CI, `> log 2>&1`) the
+# log gets one line per epoch (Trainer.fit) and the run's summary line instead: a bar written to a file is
+# never redrawn and leaves a `0%|    | 0/57` fragment for every loader pass.
+LIVE_BARS = on_terminal()
 
 
 class NonFiniteLossError(RuntimeError):
@@ -69,7 +72,7 @@ class BestState:
     val_loss: float = math.inf
     epoch: int = 0                 # 1-based epoch of the best validation accuracy
     test_accuracy: float | None = None      # test accuracy at that epoch
-    best_test_accuracy: float | None = None  # max test accuracy over epochs (paper protocol)
+    best_test_accuracy: float | None = None  # max test accuracy over epochs (protocol=paper only; else None)
     epochs_since_best: int = 0
 
     def improved_by(self, accuracy: float, loss: float) -> bool:
@@ -172,8 +175,8 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
     n_steps = _n_batches(loader, settings.limit_train_batches)
     distributed = dist.is_available() and dist.is_initialized()
     bar = tqdm(_limited(loader, settings.limit_train_batches), total=n_steps,
-               desc=f"epoch {epoch + 1}/{settings.epochs} train", leave=False, disable=not settings.progress,
-               dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
+               desc=f"epoch {epoch + 1}/{settings.epochs} train", leave=False,
+               disable=not (settings.progress and LIVE_BARS), dynamic_ncols=True)
     for step_in_epoch, (inputs, labels) in enumerate(bar, start=1):
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -258,26 +261,43 @@ def _stop_on_any_rank(requested: bool, device: torch.device) -> bool:
 @torch.no_grad()
 def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, top5: bool = False,
              mixed_precision: bool = False, progress: bool = False, desc: str = "eval") -> dict:
-    """Loss (cross-entropy only) and accuracy of ``model`` on ``loader``."""
+    """Loss (cross-entropy only) and accuracy of ``model`` on ``loader``.
+
+    Under DDP each rank's loader holds its own disjoint shard of the set (``datasets.builder.EvalShard``;
+    ``limit_batches`` then caps the batches of each shard): the sums are all-reduced, so every rank returns
+    the metrics of the whole set, and every rank must call this.
+    """
     model.eval()
-    total_loss = correct = correct5 = count = 0.0
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, correct, correct in the top 5, samples
     bar = tqdm(_limited(loader, limit_batches), total=_n_batches(loader, limit_batches), desc=desc, leave=False,
-               disable=not progress, dynamic_ncols=True, mininterval=BAR_INTERVAL_S)
+               disable=not (progress and LIVE_BARS), dynamic_ncols=True)
     for inputs, labels in bar:
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast_context(device, mixed_precision):
             outputs = model(inputs).float()
-        total_loss += float(F.cross_entropy(outputs, labels, reduction="sum"))
-        correct += float((outputs.argmax(dim=1) == labels).sum())
+        sums[0] += F.cross_entropy(outputs, labels, reduction="sum").double()
+        sums[1] += (outputs.argmax(dim=1) == labels).sum()
         if top5:
             k = min(5, outputs.shape[1])
-            correct5 += float((outputs.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum())
-        count += labels.shape[0]
+            sums[2] += (outputs.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum()
+        sums[3] += labels.shape[0]
     bar.close()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(sums)
+    total_loss, correct, correct5, count = sums.tolist()
     result = {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
     if top5:
         result["accuracy_top5"] = correct5 / max(count, 1)
     return result
+
+
+def sync_buffers(model: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank, before a sharded evaluation. DDP
+    broadcasts them at the start of each training forward, so after the last step every rank holds the
+    statistics of its own last batch; the checkpoints keep rank 0's, and so must the evaluated model."""
+    if dist.is_available() and dist.is_initialized():
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 def _all_reduce_mean(metrics: dict, count: float) -> dict:
@@ -290,6 +310,37 @@ def _all_reduce_mean(metrics: dict, count: float) -> dict:
     reduced = {k: float(v / values[-1]) for k, v in zip(keys, values[:-1])}
     reduced["lr"] = metrics["lr"]
     return reduced
+
+
+def epoch_line(metrics: dict, epochs: int, improved: bool = False) -> str:
+    """The one line an epoch prints, from its ``metrics.jsonl`` record, e.g.::
+
+        epoch 3/40 | train loss 0.8123 acc 0.7012 | val acc 0.6875 | test acc 0.6790 | lr 0.00243 |
+        kernel min/mean/max 9/14.3/33 | 41.2s | new best val acc
+
+    (one line in the log). ``test acc`` only where the test set was evaluated this epoch; ``kernel``: taps of
+    the largest side of every FlexConv/SRF layer's current (cropped) kernel, left out without such layers.
+    """
+    parts = [f"epoch {metrics['epoch']}/{epochs}",
+             f"train loss {metrics['loss_train']:.4f} acc {metrics['accuracy_train']:.4f}",
+             f"val acc {metrics['accuracy_val']:.4f}"]
+    if "accuracy_test" in metrics:
+        parts.append(f"test acc {metrics['accuracy_test']:.4f}")
+    parts.append(f"lr {metrics['lr']:.3g}")
+    taps = [max(size) for size in (metrics.get("kernel_sizes") or {}).values() if size]
+    if taps:
+        parts.append(f"kernel min/mean/max {min(taps)}/{sum(taps) / len(taps):.1f}/{max(taps)}")
+    parts.append(f"{metrics['epoch_time_s']:.1f}s")
+    if improved:
+        parts.append("new best val acc")
+    return " | ".join(parts)
+
+
+def report(line: str) -> None:
+    """Print one line to stdout: above the live bars on a terminal, flushed at once in a log file (a SLURM
+    log is read while the job runs)."""
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
 
 
 def layer_statistics(model: torch.nn.Module) -> dict:
@@ -367,6 +418,10 @@ class Trainer:
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from a checkpoint written by :meth:`checkpoint_state`."""
+        mismatch = state_dict_mismatch(self.raw_model.state_dict(), checkpoint.get("model", {}))
+        if mismatch:
+            raise CheckpointError(f"the checkpoint's weights do not fit the model of this run: {mismatch}. Resume "
+                                  f"without overriding the model keys it was trained with")
         try:
             self.raw_model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -403,29 +458,37 @@ class Trainer:
                 return "preempted"
             evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
                                    mixed_precision=settings.mixed_precision, progress=progress)
+            sync_buffers(self.raw_model)
             val = broadcast_from_main(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
                                       **evaluate_kwargs))
-            if self.data.test_loader is self.data.val_loader:
-                test = val
-            else:
-                test = broadcast_from_main(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
-                                           **evaluate_kwargs))
             self.schedule.step_epoch(val["accuracy"])
             self.epoch = epoch + 1
 
             improved = self.best.improved_by(val["accuracy"], val["loss"])
+            # protocol=paper: the test set is the validation set, known every epoch, and best_test_accuracy is
+            # its maximum (the paper's number). protocol=clean: only the test accuracy at the best-validation
+            # epoch is reported, so the test set is evaluated only when validation improved (best_test_accuracy
+            # stays None: a maximum over those epochs would be neither number).
+            selects_on_test = self.data.test_loader is self.data.val_loader
+            test = None
+            if selects_on_test:
+                test = val
+            elif improved:
+                test = broadcast_from_main(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
+                                           **evaluate_kwargs))
             if improved:
                 self.best.val_accuracy, self.best.val_loss = val["accuracy"], val["loss"]
                 self.best.epoch, self.best.test_accuracy = self.epoch, test["accuracy"]
                 self.best.epochs_since_best = 0
             else:
                 self.best.epochs_since_best += 1
-            if self.best.best_test_accuracy is None or test["accuracy"] > self.best.best_test_accuracy:
+            if selects_on_test and (self.best.best_test_accuracy is None
+                                    or test["accuracy"] > self.best.best_test_accuracy):
                 self.best.best_test_accuracy = test["accuracy"]
 
             self.elapsed_s += time.perf_counter() - start
-            metrics = {"epoch": self.epoch, **train_metrics,
-                       **{f"{k}_val": v for k, v in val.items()}, **{f"{k}_test": v for k, v in test.items()},
+            metrics = {"epoch": self.epoch, **train_metrics, **{f"{k}_val": v for k, v in val.items()},
+                       **({f"{k}_test": v for k, v in test.items()} if test is not None else {}),
                        "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
                        **layer_statistics(self.raw_model)}
             self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
@@ -440,11 +503,8 @@ class Trainer:
                 best_val_accuracy=self.best.val_accuracy, test_accuracy=self.best.test_accuracy,
                 best_test_accuracy=self.best.best_test_accuracy, best_epoch=self.best.epoch,
                 epochs_completed=self.epoch, kernel_sizes=metrics["kernel_sizes"])
-            if progress:
-                tqdm.write(f"epoch {self.epoch}/{settings.epochs}  train loss {train_metrics['loss_train']:.4f} "
-                           f"acc {train_metrics['accuracy_train']:.4f} | val acc {val['accuracy']:.4f} | "
-                           f"test acc {test['accuracy']:.4f} | {metrics['epoch_time_s']:.1f}s"
-                           + ("  *" if improved else ""))
+            if progress:  # rank 0 only, on a terminal and in a log file alike
+                report(epoch_line(metrics, settings.epochs, improved))
             if 0 <= settings.early_stop_patience <= self.best.epochs_since_best:
                 return "early_stopped"
             if self.stop is not None and broadcast_from_main(self.stop.requested) and self.epoch < settings.epochs:

@@ -171,7 +171,7 @@ NEW_KEYS = """
 protocol wandb.mode train.resume train.mixed_precision train.early_stop_patience
 train.limit_train_batches train.limit_eval_batches train.optimizer_params.weight_decay
 dataset_params.num_workers dataset_params.val_fraction dataset_params.synthetic
-cross_res.eval_resolutions profile.mode profile.grow_masks profile.warmup_batches train.log_every train.plot_every
+cross_res.eval_resolutions profile.mode profile.grow_masks profile.warmup_batches train.log_every train.plot_every train.compile train.channels_last
 paper.table paper.row paper.column paper.published paper.params paper.no_params paper.seeds paper.command
 """.split()
 

@@ -100,9 +100,10 @@ def test_end_to_end_writes_the_four_numbers(reference):
     assert summary["no_params"] > 0 and summary["status"] == "completed" and summary["phase"] == "done"
     assert summary["epochs_completed"] == 3 and summary["source_epochs_completed"] == 1
     assert summary["source_res"] == SOURCE and summary["target_res"] == TARGET
-    # clean protocol: final = test accuracy at the best-validation fine-tuning epoch; the paper's max separately
+    # clean protocol: final = test accuracy at the best-validation fine-tuning epoch; the paper's maximum over
+    # epochs is not known (the test set is evaluated only on epochs that improve validation)
     assert summary["final_accuracy"] == summary["finetune_test_accuracy"]
-    assert summary["final_best_test_accuracy"] >= summary["final_accuracy"]
+    assert summary["final_best_test_accuracy"] is None and summary["best_test_accuracy"] is None
 
 
 def test_horizons_follow_the_resolutions(reference):

@@ -524,6 +524,20 @@ def test_distributed_sampler(tmp_path):
         dist.destroy_process_group()
     assert isinstance(data.train_sampler, torch.utils.data.DistributedSampler)
     assert data.train_loader.sampler is data.train_sampler
+    # Evaluation is sharded too (one rank here: all of it, in order).
+    assert list(data.val_loader.sampler) == list(range(D.SYNTHETIC_SIZES[1]))
+    assert list(data.test_loader.sampler) == list(range(D.SYNTHETIC_SIZES[2]))
+
+
+def test_eval_shards_are_disjoint_unpadded_and_cover_the_set():
+    from datasets.builder import EvalShard
+
+    shards = [list(EvalShard(33, rank, 2)) for rank in range(2)]
+    assert shards == [list(range(0, 33, 2)), list(range(1, 33, 2))]
+    assert [len(EvalShard(33, rank, 2)) for rank in range(2)] == [17, 16]
+    assert [list(EvalShard(2, rank, 3)) for rank in range(3)] == [[0], [1], []]  # more ranks than samples
+    with pytest.raises(ValueError, match="rank 2 is not in 0..1"):
+        EvalShard(10, 2, 2)
 
 
 @pytest.mark.parametrize("name", sorted(ALL_KEYS))

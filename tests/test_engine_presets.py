@@ -7,13 +7,14 @@ most of its time importing torch. The true entry point is tested in test_run_exp
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
 import pytest
 import torch
 
-from config import CONFIG_DIR, compose_config, explicit_keys, validate_config
+from config import CONFIG_DIR, ConfigError, compose_config, explicit_keys, validate_config
 from engine.experiment import run
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -77,11 +78,73 @@ def test_heavy_preset_trains_two_steps_at_full_size(preset, run_dir):
     assert summary["no_params"] == documented_param_count(preset)
 
 
+# preset -> (net.type, conv.type, kernel.type, kernel.regularize_params.target or None: no penalty).
+CROSSRES_ROWS = {
+    "dev/crossres_cifar10_tiny": ("ResNet", "FlexConv", "MAGNet", "gabor"),
+    "t4_crossres_ckcnn_siren": ("ResNet", "CKConv", "SIREN", None),
+    "t4_crossres_conv3": ("ResNet", "Conv", "MAGNet", None),
+    "t4_crossres_conv33": ("ResNet", "Conv", "MAGNet", None),
+    "t4_crossres_flexnet7": ("ResNet", "FlexConv", "MAGNet", None),
+    "t4_crossres_flexnet7_gabor": ("ResNet", "FlexConv", "MAGNet", "gabor"),
+    "t4_crossres_flexnet7_gabor_mask": ("ResNet", "FlexConv", "MAGNet", "gabor+mask"),
+    "t4_crossres_flexnet7_siren": ("ResNet", "FlexConv", "SIREN", None),
+    "t4_crossres_njet": ("ResNet", "SRF", "MAGNet", None),
+    "t4_crossres_resnet32": ("CIFARResNet32", "FlexConv", "MAGNet", None),
+    "t4_crossres_resnet44": ("CIFARResNet44", "FlexConv", "MAGNet", None),
+}
+
+
+def test_every_crossres_preset_is_a_known_row():
+    assert sorted(CROSSRES_ROWS) == CROSSRES_PRESETS
+
+
 @pytest.mark.parametrize("preset", CROSSRES_PRESETS)
 def test_crossres_preset_composes(preset):
+    """Table 4's protocol: CIFAR-10, 100 epochs at 16 x 16, then 100 epochs of fine-tuning at 32 x 32,
+    selected on the test set (the dev preset: one epoch each, clean protocol); the model of its row, with
+    the published parameter count."""
+    from engine.crossres import phase_config
+    from engine.build import build_model_from_cfg, input_meta
+    from models import count_parameters
+
     cfg = compose_config([f"experiment={preset}", "device=cpu"])
     validate_config(cfg, entry="run_crossres")
-    assert cfg.cross_res.source_res != cfg.cross_res.target_res
+    paper = preset.startswith("t4_")
+    assert (cfg.dataset, cfg.protocol) == ("CIFAR10", "paper" if paper else "clean")
+    assert (cfg.cross_res.source_res, cfg.cross_res.target_res) == (16, 32)
+    assert (cfg.train.epochs, cfg.cross_res.finetune_epochs) == ((100, 100) if paper else (1, 1))
+    net_type, conv_type, kernel_type, penalty = CROSSRES_ROWS[preset]
+    assert (cfg.net.type, cfg.conv.type, cfg.kernel.type) == (net_type, conv_type, kernel_type)
+    assert (cfg.kernel.regularize_params.target if cfg.kernel.regularize else None) == penalty
+    source, finetune = phase_config(cfg, "source"), phase_config(cfg, "finetune")
+    assert (source.cross_res.resize, finetune.cross_res.resize) == ("16,16", "")
+    if conv_type != "Conv":  # continuous kernels follow the grid; a plain Conv keeps its kernel size
+        assert (source.conv.horizon, finetune.conv.horizon) == (17, 33)
+    # The model it trains has the parameter count the preset records, which rounds to the published one.
+    if not paper:
+        assert cfg.paper.no_params is None
+        return
+    no_params = count_parameters(build_model_from_cfg(source, input_meta(source)))
+    assert no_params == cfg.paper.no_params
+    if cfg.paper.params:  # e.g. "0.67M", "20.0M": equal at the published precision
+        published = cfg.paper.params.removesuffix("M")
+        assert round(no_params / 1e6, len(published.partition(".")[2])) == float(published)
+
+
+@pytest.mark.parametrize("broken, message", [
+    (["cross_res.target_res=16"], "cross_res.target_res=16 is invalid: must differ from cross_res.source_res"),
+    (["cross_res.source_res=15"], "cross_res.source_res=15 is invalid: must be a positive even resolution"),
+    (["cross_res.finetune_epochs=0"], "cross_res.finetune_epochs=0 is invalid"),
+])
+def test_broken_crossres_preset_is_rejected(broken, message):
+    cfg = compose_config(["experiment=t4_crossres_flexnet7", *broken])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg, entry="run_crossres")
+
+
+def test_unknown_crossres_preset_does_not_compose():
+    with pytest.raises(Exception, match="t4_crossres_flexnet9"):
+        compose_config(["experiment=t4_crossres_flexnet9"])
 
 
 # --- the published commands -----------------------------------------------------------------------------

@@ -116,15 +116,15 @@ def test_torchrun_two_processes_rank_zero_io_and_resume(tmp_path):
     # 64 synthetic samples shared by 2 ranks (DistributedSampler), batch 16: 2 steps per epoch.
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["global_step"] == 2
 
-    # Resume in the same directory; early stopping must stop both ranks at the same epoch (a rank that
-    # went on alone would wait forever in the gradient all-reduce).
-    second = run_entry([*args, "train.epochs=6", "train.resume=true", "train.early_stop_patience=1"], tmp_path,
-                       launcher=launcher, timeout=300)
+    # Resume in the same directory and run to the end. (Both ranks stopping early at the same epoch is
+    # tested with scripted validation results in test_engine_distributed.py: here it would depend on how
+    # the model happens to train.)
+    second = run_entry([*args, "train.epochs=3", "train.resume=true"], tmp_path, launcher=launcher, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run_0"]
     summary = json.loads((run_dir / "summary.json").read_text())
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [line["epoch"] for line in lines] == list(range(1, summary["epochs_completed"] + 1))
-    assert summary["epochs_completed"] >= 2 and summary["status"] in ("completed", "early_stopped")
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
+    assert (summary["status"], summary["epochs_completed"]) == ("completed", 3)
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert last["epoch"] == summary["epochs_completed"] and last["global_step"] == 2 * last["epoch"]
+    assert (last["epoch"], last["global_step"]) == (3, 6)

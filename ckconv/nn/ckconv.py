@@ -12,7 +12,7 @@ import warnings
 
 import torch
 from torch import nn
-from torch.profiler import record_function
+from .profiling import profiled
 
 from . import grids
 from .functional import convolve, parse_use_fft, pointwise
@@ -153,15 +153,15 @@ class CKConv(nn.Module):
         n = self._resolve_grid(x)
         param = self.bias if self.bias is not None else next(self.kernel_net.parameters())
         coords = grids.coordinates(n, device=param.device, dtype=param.dtype)
-        with record_function("dynamic_cropping"):
+        with profiled("dynamic_cropping"):
             vectors = self._kernel_vectors(coords)
         sizes = tuple(v.shape[0] for v in vectors)
-        with record_function("kernel"):
+        with profiled("kernel"):
             values = self.kernel_net(grids.cartesian_points(vectors))  # [P, prod(kernel_channels)]
             kernel = values.t().reshape(*self.kernel_channels, *sizes)
             if self.sampling_rate_norm != 1.0:
                 kernel = kernel * self.sampling_rate_norm
-        with record_function("mask"):
+        with profiled("mask"):
             mask = self._mask(vectors)
             if mask is not None:
                 kernel = kernel * mask
@@ -206,10 +206,10 @@ class CKConv(nn.Module):
                 f"{type(self).__name__} expects input [B, {self.in_channels}, "
                 f"{'L' if self.data_dim == 1 else 'H, W'}], got {tuple(x.shape)}"
             )
-        with record_function(type(self).__name__.lower()):
+        with profiled(type(self).__name__.lower()):
             kernel = self.kernel(x)
             self.last_kernel = kernel
-            with record_function("convolution"):
+            with profiled("convolution"):
                 return self._convolve(x, kernel)
 
     def _convolve(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -313,8 +313,29 @@ class FlexConv(CKConv):
         if self.mask_params is None:
             return
         center, reach_to = (1.0, 2.0) if self.data_dim == 1 else (0.0, 1.0)
-        self.mask_params[:, 0] = center
-        self.mask_params[:, 1] = margin * reach_to / self._reach
+        self._set_mask(center, margin * reach_to / self._reach)
+
+    @torch.no_grad()
+    def crop_to(self, taps: int) -> None:
+        """Set the mask so that cropping keeps ``taps`` taps per dimension (at most the grid; in 2D an odd
+        number), as a mask trained to that width would: the cost of a partly grown kernel. Needs a known
+        grid (an int horizon, or one forward) and a mask."""
+        if self.mask_params is None or not self.grid_size:
+            raise ValueError(f"crop_to needs a mask and a known grid size (mask_use={self.mask_use}, "
+                             f"grid_size={self.grid_size})")
+        n = self.grid_size
+        if taps >= n:
+            return self.grow_mask()
+        spacing = 2.0 / (n - 1)
+        # Half a grid step beyond the last kept coordinate, so rounding cannot drop it.
+        if self.data_dim == 1:
+            self._set_mask(1.0, ((taps - 1) * spacing + spacing / 2) / self._reach)
+        else:
+            self._set_mask(0.0, ((taps // 2) * spacing + spacing / 2) / self._reach)
+
+    def _set_mask(self, mean: float, sigma: float) -> None:
+        self.mask_params[:, 0] = mean
+        self.mask_params[:, 1] = sigma
         self._kernel_size = None
         self._invalidate()
 

@@ -12,6 +12,9 @@ sizes and for non-square kernels (the original was wrong for odd padded lengths)
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -85,6 +88,9 @@ def conv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None
     """Spatial 2D "same" convolution with an odd (possibly non-square) kernel."""
     _check_odd(kernel)
     kh, kw = kernel.shape[-2:]
+    if x.is_contiguous(memory_format=torch.channels_last):
+        # A generated kernel is always contiguous; matching the input's layout lets cuDNN stay channels-last.
+        kernel = kernel.contiguous(memory_format=torch.channels_last)
     return F.conv2d(x, kernel, bias, padding=(kh // 2, kw // 2), groups=_groups(x, kernel, depthwise))
 
 
@@ -122,12 +128,19 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
 
 
 # --- choosing between the spatial and the FFT path ---------------------------------------------------
-# Measured on the 2-core development CPU with benchmarks/fft_crossover.py (forward + backward of one
-# layer, batch 64, 24 -> 24 channels); see the README section "Spatial vs FFT convolution". Depthwise
-# kernels (SeparableFlexConv) use the same rule: in 2D their crossover is the same (FFT faster from 7x7-9x9),
-# in 1D it lies higher (about 129 taps at L=256, 25-65 at L=1024), so "auto" picks the FFT early there.
-FFT_MIN_KERNEL_1D = 21   # causal 1D: spatial/FFT time 0.83 at k=17 and 1.94 at k=25 (L=256); 1.99 at k=17 (L=1024)
-FFT_MIN_KERNEL_2D = 9    # 2D: FFT wins once height * width >= 9 * 9 (ratio 1.19 at 16x16 and 1.83 at 32x32 inputs)
+# The crossover is a property of the hardware: a table per device type in fft_crossover.json, measured with
+# benchmarks/fft_crossover.py (forward + backward of one layer, batch 64, 24 -> 24 channels), which also
+# rewrites a device's entry (``--write``). A device type without an entry (CUDA is not yet measured) uses
+# the CPU rule; see the README section "Spatial vs FFT convolution".
+CROSSOVER_FILE = Path(__file__).with_name("fft_crossover.json")
+CROSSOVER_TABLE = {device: rule for device, rule in json.loads(CROSSOVER_FILE.read_text()).items()
+                   if isinstance(rule, dict)}
+FALLBACK_DEVICE = "cpu"
+
+
+def crossover_rule(device_type: str = "cpu") -> dict:
+    """The measured thresholds of ``device_type`` (the CPU's where that device type is not yet measured)."""
+    return CROSSOVER_TABLE.get(device_type, CROSSOVER_TABLE[FALLBACK_DEVICE])
 
 
 def parse_use_fft(use_fft):
@@ -139,11 +152,15 @@ def parse_use_fft(use_fft):
     raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
 
 
-def prefer_fft(kernel_size: tuple[int, ...]) -> bool:
-    """The ``use_fft="auto"`` rule: pick FFT when the kernel is large enough for it to be faster."""
+def prefer_fft(kernel_size: tuple[int, ...], device_type: str = "cpu", depthwise: bool = False) -> bool:
+    """The ``use_fft="auto"`` rule: pick FFT when the kernel is large enough for it to be faster on this
+    device type (1D: taps >= the threshold; 2D: height * width >= threshold ** 2)."""
+    rule = crossover_rule(device_type)
+    key = f"{len(kernel_size)}d" + ("_depthwise" if depthwise else "")
+    threshold = rule.get(key, rule[f"{len(kernel_size)}d"])
     if len(kernel_size) == 1:
-        return kernel_size[0] >= FFT_MIN_KERNEL_1D
-    return kernel_size[0] * kernel_size[1] >= FFT_MIN_KERNEL_2D ** 2
+        return kernel_size[0] >= threshold
+    return kernel_size[0] * kernel_size[1] >= threshold ** 2
 
 
 def convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, use_fft, *,
@@ -152,7 +169,10 @@ def convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, u
 
     ``depthwise``: ``kernel`` is ``[C, 1, *taps]``, one kernel per channel (see the module docstring).
     """
-    fft = prefer_fft(tuple(kernel.shape[2:])) if use_fft == "auto" else bool(use_fft)
+    if use_fft == "auto":
+        fft = prefer_fft(tuple(kernel.shape[2:]), x.device.type, depthwise)
+    else:
+        fft = bool(use_fft)
     if x.dim() == 3:
         return (causal_fftconv1d if fft else causal_conv1d)(x, kernel, bias, depthwise=depthwise)
     if x.dim() == 4:

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.profiler import record_function
+from .profiling import profiled
 
 from .ckconv import check_channels
 
@@ -108,7 +108,7 @@ class SRFConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``."""
-        with record_function("srfconv"):
+        with profiled("srfconv"):
             kernel = self.kernel()
             return F.conv2d(x, kernel.to(x.dtype), padding=kernel.shape[-1] // 2)
 
