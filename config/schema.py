@@ -262,8 +262,9 @@ class WandbConfig:
     project: str = key("flexconv", "project name (the paper's runs used ckconv_vision)")
     entity: Optional[str] = key(None, "[orig: vu_tudelft_team] team / user; null = your default entity")
     dir: str = key("./wandb", "local directory for W&B files")
-    mode: str = key("auto", "[new] auto = online if credentials are found, else offline; debug=True forces offline",
-                    allowed=C.WANDB_MODES)
+    mode: str = key("auto", "[new] auto = online if credentials are found, else offline; debug=True forces offline; "
+                    "online without an API key, or with no W&B server answering within 15 s, logs offline "
+                    "(upload later with `wandb sync`)", allowed=C.WANDB_MODES)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
@@ -55,8 +56,9 @@ class RunDirCheck(Callback):
         if int(os.environ.get("RANK", "0")) != 0:
             return
         try:
+            HydraConfig.instance().set_config(config)  # as Hydra's job setup does: resolves ${hydra:job.name} etc.
             value = OmegaConf.select(config, key)
-        except Exception:  # an interpolation only Hydra's job setup can resolve: leave the check to Hydra
+        except Exception:  # an interpolation only the job itself can resolve: leave the check to Hydra
             return
         if not value:
             return
