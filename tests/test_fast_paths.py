@@ -85,6 +85,14 @@ def test_a_compiled_run_trains_and_checkpoints_the_eager_weights(tmp_path):
     assert not any("_orig_mod" in name for name in state), "the checkpoint holds the compiled wrapper's names"
 
 
+@pytest.mark.slow
+def test_an_inductor_compiled_run_trains(tmp_path):
+    """The default backend generates and compiles C++ for every graph: a minute or more on a CPU."""
+    args = [*TINY_1D, "train.epochs=2", "train.compile=true"]
+    summary = run(compose_config(args), tmp_path / "run", explicit_keys(args))
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+
+
 # --- train.channels_last ---------------------------------------------------------------------------------
 def test_channels_last_model_computes_the_same_outputs_and_gradients():
     model, shape = tiny_model([*TINY_2D, "net.dropout=0.0"])  # dropout masks follow the memory layout

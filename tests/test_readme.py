@@ -87,7 +87,7 @@ def parse(command: str) -> tuple[list[str], str, list[str]]:
 
 def is_quick(script: str, args: list[str], launcher: list[str]) -> bool:
     """Runs here: the default experiment, dev presets, and the helper scripts (plots of a run)."""
-    if launcher:
+    if launcher or script.startswith("benchmarks/"):  # benchmarks take minutes: see test_benchmark_command_...
         return False
     if script not in ENTRIES:
         return True
@@ -112,7 +112,9 @@ def _quick(command: str) -> bool:
 
 
 QUICK_COMMANDS = [(c, note) for c, note in bash_lines() if c in PYTHON_COMMANDS and _quick(c)]
-SLOW_COMMANDS = [c for c in PYTHON_COMMANDS if not _quick(c) and not c.startswith("torchrun")]
+BENCHMARK_COMMANDS = [c for c in PYTHON_COMMANDS if c.startswith("python benchmarks/")]
+SLOW_COMMANDS = [c for c in PYTHON_COMMANDS if not _quick(c) and not c.startswith("torchrun")
+                 and c not in BENCHMARK_COMMANDS]
 
 
 # --- the commands ----------------------------------------------------------------------------------------------------
@@ -186,6 +188,17 @@ def test_quick_command_runs(command, note, finished_run, tmp_path):
     if "figures" in note:  # "writes <run dir>/figures/", "the same figures from any run directory"
         drawn = out if script in ENTRIES else run
         assert list((drawn / "figures").glob("*.png")), sorted(p.name for p in drawn.rglob("*"))
+
+
+@pytest.mark.parametrize("command", BENCHMARK_COMMANDS)
+def test_benchmark_command_uses_options_the_script_has(command):
+    """A benchmark runs for minutes, so its README command is not run; every option it passes must be one the
+    script's --help lists."""
+    _, script, args = parse(command)
+    done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for option in (a for a in args if a.startswith("--")):
+        assert re.search(rf"{re.escape(option)}\b", done.stdout), f"{command}: {script} has no {option}"
 
 
 @pytest.mark.slow
