@@ -8,6 +8,7 @@ tiny step.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -195,10 +196,16 @@ def test_benchmark_command_uses_options_the_script_has(command):
     """A benchmark runs for minutes, so its README command is not run; every option it passes must be one the
     script's --help lists."""
     _, script, args = parse(command)
+    usage = script_help(script)
+    for option in (a for a in args if a.startswith("--")):
+        assert re.search(rf"{re.escape(option)}\b", usage), f"{command}: {script} has no {option}"
+
+
+@functools.lru_cache(maxsize=None)
+def script_help(script: str) -> str:
     done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    for option in (a for a in args if a.startswith("--")):
-        assert re.search(rf"{re.escape(option)}\b", done.stdout), f"{command}: {script} has no {option}"
+    return done.stdout
 
 
 @pytest.mark.slow
