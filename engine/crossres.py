@@ -61,11 +61,11 @@ from models import count_parameters
 from .build import (build_data_from_cfg, build_model_from_cfg, build_trainer, config_from_checkpoint, describe_model,
                     input_meta, load_weights)
 from .checkpoint import CheckpointError, CrossResState, load_checkpoint, save_checkpoint
-from .experiment import finish_training, finished_summary, stop_after_signal
-from .logger import RunLogger, summary_line
+from .experiment import close_run, finish_training, finished_summary, stop_after_signal
+from .logger import RunLogger
 from .preemption import StopRequest, stop_on_signals
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
-from .trainer import NonFiniteLossError, Trainer, draw_figures, evaluate, layer_statistics, report
+from .trainer import NonFiniteLossError, Trainer, evaluate, layer_statistics
 
 PHASES = ("source", "finetune")
 SOURCE_MODEL = "source_model.pt"  # written when the source phase is finished (the original's final_source_res_model.pt)
@@ -439,12 +439,7 @@ def cross_resolution(cfg: DictConfig, run_dir: Path, explicit: list[str], device
                           kernel_sizes=final["kernel_sizes"], status=status, phase="done",
                           wall_time_s=float(source.get("elapsed_s", 0.0)) + trainer.elapsed_s,
                           process_time_s=time.time() - started)
-    if dist.is_main and cfg.train.plot_every >= 0:
-        draw_figures(model, run_dir, logger, target_data.meta)
-    logger.finish()
-    if dist.is_main:
-        print(_results_table(source_res, target_res, results))
-        report(summary_line(logger.summary, logger.summary_path))
+    close_run(cfg, dist, model, run_dir, logger, target_data.meta, _results_table(source_res, target_res, results))
     return {**logger.summary, **results}
 
 

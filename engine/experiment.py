@@ -145,13 +145,21 @@ def train(cfg: DictConfig, run_dir: Path, explicit: list[str], device: torch.dev
     if status == "preempted":
         stop_after_signal(trainer, logger, run_dir / "checkpoints" / "last.pt")
     summary = finish_training(trainer, model, data, device, settings, logger, run_dir)
+    logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
+    close_run(cfg, dist, model, run_dir, logger, meta)
+    return {**summary, **logger.summary}
+
+
+def close_run(cfg, dist: Dist, model, run_dir: Path, logger: RunLogger, meta, message: str | None = None) -> None:
+    """The end of every entry point's run: the figures of ``model`` (unless ``train.plot_every=-1``), W&B
+    closed, and on rank 0 the last lines of the log: ``message``, then the summary line."""
     if dist.is_main and cfg.train.plot_every >= 0:
         draw_figures(model, run_dir, logger, meta)
-    logger.update_summary(status=status, wall_time_s=trainer.elapsed_s, process_time_s=time.time() - started)
     logger.finish()
     if dist.is_main:
+        if message:
+            print(message)
         report(summary_line(logger.summary, logger.summary_path))
-    return {**summary, **logger.summary}
 
 
 def stop_after_signal(trainer: Trainer, logger, last: Path) -> None:
@@ -209,10 +217,6 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, explicit: list[str], dev
     if "accuracy_top5" in test:
         summary["test_accuracy_top5"] = test["accuracy_top5"]
     logger.update_summary(**summary)
-    if dist.is_main and cfg.train.plot_every >= 0:
-        draw_figures(model, run_dir, logger, data.meta)
-    logger.finish()
-    if dist.is_main:
-        print(f"test accuracy of {path}: {test['accuracy']:.4f} ({count_parameters(model):,} parameters)")
-        report(summary_line(logger.summary, logger.summary_path))
+    close_run(cfg, dist, model, run_dir, logger, data.meta,
+              f"test accuracy of {path}: {test['accuracy']:.4f} ({count_parameters(model):,} parameters)")
     return summary
