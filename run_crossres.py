@@ -12,30 +12,22 @@ CIFAR10, MNIST and FashionMNIST.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from config import check_overrides_or_exit, explicit_keys, validate_or_exit
+from config import hydra_output_dir, prepare_argv, read_or_exit
 from engine.errors import report_errors
-from engine.runtime import hydra_outputs_of_this_rank
 
 
 @hydra.main(config_path="cfg", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
+    reader = read_or_exit(cfg, entry="run_crossres")  # a bad value exits 2 like a misspelt key, before any work
     from engine.crossres import run
 
-    if len(cfg.cross_res.eval_resolutions) == 0:
-        validate_or_exit(cfg, entry="run_crossres")  # a bad value exits 2 like a misspelt key
-    hydra_cfg = HydraConfig.get()
     with report_errors():
-        run(cfg, Path(hydra_cfg.runtime.output_dir), explicit_keys(hydra_cfg.overrides.task))
+        run(reader, hydra_output_dir())
 
 
 if __name__ == "__main__":
-    check_overrides_or_exit(sys.argv[1:])
-    sys.argv[1:] = hydra_outputs_of_this_rank(sys.argv[1:])
+    prepare_argv()
     main()

@@ -11,26 +11,22 @@ trace ``trace.json`` (see engine/profiler.py).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from config import check_overrides_or_exit, validate_or_exit
+from config import hydra_output_dir, prepare_argv, read_or_exit
 from engine.errors import report_errors
 
 
 @hydra.main(config_path="cfg", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
+    reader = read_or_exit(cfg, entry="run_profiler")  # a bad value exits 2 like a misspelt key, before any work
     from engine.profiler import run
 
-    validate_or_exit(cfg, entry="run_profiler")  # a bad value exits 2 like a misspelt key
     with report_errors():
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        run(reader, hydra_output_dir())
 
 
 if __name__ == "__main__":
-    check_overrides_or_exit(sys.argv[1:])
+    prepare_argv()
     main()

@@ -7,7 +7,7 @@ only; the layers are used like ``torch.nn.Conv2d``::
     y = conv(torch.randn(8, 3, 32, 32))   # [8, 16, 32, 32]
 """
 from .nn import (CKConv, FlexConv, FourierNet, GaborNet, MAGNet, MLP, SIREN, SeparableFlexConv, SRFConv,
-                 anti_aliasing_penalty, frequency_summaries, group_parameters_by_tag, kernel_norm_penalty)
+                 anti_aliasing_penalty, group_parameters_by_tag, kernel_norm_penalty)
 
 __all__ = ["CKConv", "FlexConv", "SeparableFlexConv", "SRFConv", "MAGNet", "GaborNet", "FourierNet", "SIREN",
-           "MLP", "kernel_norm_penalty", "anti_aliasing_penalty", "frequency_summaries", "group_parameters_by_tag"]
+           "MLP", "kernel_norm_penalty", "anti_aliasing_penalty", "group_parameters_by_tag"]

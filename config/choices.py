@@ -1,54 +1,28 @@
-"""Allowed values of the enum-like keys, and the rules for keys that accept several spellings.
+"""Allowed values of the enum-like keys, read from the code that implements them, and the spelling rules of keys
+that accept several spellings.
 
-Each list and each rule exists once, here or in the package that implements it:
+Every allowed-value list lives with what implements it, so the config and the code cannot disagree:
 
-* values implemented by a registry or a layer are read from there: ``net.type`` from ``models``,
-  ``dataset`` from ``datasets``, ``kernel.type`` and the anti-aliasing options from ``ckconv``
-  (:func:`model_names`, ...);
-* the layer arguments ``conv.horizon`` and ``conv.use_fft`` are parsed by ``ckconv`` itself
-  (``ckconv.nn.grids.parse_horizon``, ``ckconv.nn.functional.parse_use_fft``), so the layer and the
-  config cannot disagree; per-dataset options (``train.augment``, resizing, ...) are checked by the
-  dataset's own spec (``datasets.get_dataset_spec(name).check_options``);
-* everything else is listed below and read from here by the schema, validation, ``models`` and
-  ``engine``.
+* ``net.type``: the model registry (``models.list_models``); ``conv.type``, ``net.norm``, ``net.nonlinearity``:
+  the factories of ``models.layers``;
+* ``dataset``: the dataset registry; ``protocol``, ``cross_res.interpolation``: ``datasets``;
+* ``kernel.*`` and the anti-aliasing options: ``ckconv``; ``conv.horizon`` and ``conv.use_fft`` are parsed by
+  ``ckconv`` itself (``parse_horizon``, ``parse_use_fft``); per-dataset options (``train.augment``, resizing,
+  ...) are checked by the dataset's own spec;
+* ``train.optimizer`` / ``train.scheduler``: the name -> class tables of ``engine.optim``; ``train.compile``,
+  ``wandb.mode``, ``device`` and the ``profile.*`` modes: the engine modules that use them.
 
-The registry lookups import torch, so they are functions, called only when a value is checked.
+Those modules import torch, so each list is a function, called only when a value is checked.
 """
 from __future__ import annotations
 
 from typing import Any
 
-PROTOCOLS = ("clean", "paper")
-DEVICES = ("auto", "cpu", "cuda", "cuda:N")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-NET_NORMS = ("BatchNorm", "LayerNorm")
-NONLINEARITIES = ("ReLU", "LeakyReLU", "GELU", "SiLU")  # torch.nn class names
-# net.type values that build a FlexNet / FlexTCN from the conv/kernel/mask sections; the other
-# registered models (CIFARResNet32, ...) are fixed baselines that ignore them.
-CK_NET_TYPES = ("ResNet", "TCN")
-# SeparableFlexConv goes last so the existing messages ("CKConv, FlexConv, Conv, ...") keep their order.
-CONV_TYPES = ("CKConv", "FlexConv", "Conv", "SRF", "SeparableFlexConv")
-# Kernel sampled by a kernel net on a conv.horizon grid (kernel checks, cross-resolution, kernel-norm penalty).
-CONTINUOUS_CONV_TYPES = ("CKConv", "FlexConv", "SeparableFlexConv")
-# Gaussian mask + cropping (mask checks), and the layers the anti-aliasing penalty acts on.
-MASKED_CONV_TYPES = ("FlexConv", "SeparableFlexConv")
-SIREN_KERNEL_TYPES = ("SIREN", "nSIREN")
-MFN_SPATIAL_KERNEL_TYPES = ("MAGNet", "Gabor")  # kernel nets with Gaussian envelopes and an input scale
-# The anti-aliasing regulariser reads the MFN filter parameters, which only these have.
-REGULARIZABLE_KERNEL_TYPES = MFN_SPATIAL_KERNEL_TYPES
-KERNEL_BIAS_INITS = (None, "None", "zero", "uniform")
-MASK_TYPES = ("gaussian",)
-# train.compile: False, or a torch.compile backend (True = inductor, the default backend).
-COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
-OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
-SCHEDULERS = ("none", "cosine", "multistep", "plateau", "exponential")
-INTERPOLATIONS = ("bilinear", "nearest")
-PROFILE_MODES = ("bench", "profile")
-PROFILE_DATA_MODES = ("fake", "dataset")
+# The entry points whose own keys validation checks (config.validation.validate_config(entry=...)).
 ENTRIES = ("run_experiment", "run_crossres", "run_profiler")
 
 
-# --- values owned by registries ---------------------------------------------------------------------
+# --- values owned by the code that implements them --------------------------------------------------
 def model_names() -> tuple[str, ...]:
     from models import list_models
 
@@ -61,10 +35,52 @@ def dataset_names() -> tuple[str, ...]:
     return tuple(list_datasets())
 
 
+def protocols() -> tuple[str, ...]:
+    from datasets import PROTOCOLS
+
+    return PROTOCOLS
+
+
+def interpolations() -> tuple[str, ...]:
+    from datasets import INTERPOLATION_MODES
+
+    return tuple(INTERPOLATION_MODES)
+
+
+def conv_types() -> tuple[str, ...]:
+    from models.layers import CONV_TYPES
+
+    return CONV_TYPES
+
+
+def net_norms() -> tuple[str, ...]:
+    from models.layers import NET_NORMS
+
+    return tuple(NET_NORMS)
+
+
+def nonlinearities() -> tuple[str, ...]:
+    from models.layers import NONLINEARITIES
+
+    return tuple(NONLINEARITIES)
+
+
 def kernel_types() -> tuple[str, ...]:
     from ckconv.nn.kernelnets import KERNEL_TYPES
 
     return tuple(KERNEL_TYPES)
+
+
+def kernel_bias_inits() -> tuple:
+    from ckconv.nn.kernelnets.common import BIAS_INITS
+
+    return (None, "None") + tuple(b for b in BIAS_INITS if b != "default")
+
+
+def mask_types() -> tuple[str, ...]:
+    from ckconv.nn.mask import MASK_TYPES
+
+    return MASK_TYPES
 
 
 def regularizer_targets() -> tuple[str, ...]:
@@ -85,10 +101,57 @@ def regularizer_methods() -> tuple[str, ...]:
     return METHODS
 
 
+def optimizers() -> tuple[str, ...]:
+    from engine.optim import OPTIMIZERS
+
+    return tuple(OPTIMIZERS)
+
+
+def schedulers() -> tuple[str, ...]:
+    from engine.optim import SCHEDULERS
+
+    return tuple(SCHEDULERS)
+
+
+def compile_options() -> tuple:
+    from engine.build import COMPILE_BACKENDS
+
+    return (False,) + COMPILE_BACKENDS
+
+
+def wandb_modes() -> tuple[str, ...]:
+    from engine.logger import WANDB_MODES
+
+    return WANDB_MODES
+
+
+def devices() -> tuple[str, ...]:
+    from engine.runtime import DEVICES
+
+    return DEVICES
+
+
+def profile_modes() -> tuple[str, ...]:
+    from engine.profiler import PROFILE_MODES
+
+    return PROFILE_MODES
+
+
+def profile_data_modes() -> tuple[str, ...]:
+    from engine.profiler import PROFILE_DATA_MODES
+
+    return PROFILE_DATA_MODES
+
+
 # --- spellings -----------------------------------------------------------------------------------
 def parse_scheduler(name: str) -> str:
     """``train.scheduler``: "", "none" and "None" all mean no scheduler (the original's default was "")."""
     return "none" if str(name).strip().lower() in ("", "none") else str(name)
+
+
+def parse_augment(value: Any) -> str:
+    """``train.augment``: "None" (the original's spelling), "none" and null all mean no augmentation."""
+    return "None" if value is None or str(value).strip().lower() == "none" else str(value)
 
 
 def parse_bias_init(value: Any) -> str | None:

@@ -7,6 +7,7 @@ message for an unknown group option or a comma in a single run is a composition 
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -164,14 +165,32 @@ def check_overrides_or_exit(argv: Optional[Sequence[str]] = None) -> None:
         exit_with(error)
 
 
-def validate_or_exit(cfg: Any, *, entry: str = "run_experiment") -> None:
-    """Entry-point helper: :func:`config.validation.validate_config`; on error print it and exit with status 2."""
-    from .validation import validate_config
+def read_or_exit(cfg: Any, *, entry: str):
+    """Entry-point helper, inside ``@hydra.main``: the composed config read into a :class:`config.SpecReader`
+    (validated once, with the keys the command line sets explicitly); on a bad value print every problem and
+    exit with status 2, before any work."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from .read import SpecReader
 
     try:
-        validate_config(cfg, entry=entry)
+        return SpecReader(cfg, entry=entry, explicit=explicit_keys(HydraConfig.get().overrides.task))
     except ConfigError as error:
         exit_with(error)
+
+
+def hydra_output_dir() -> Path:
+    """The run directory Hydra made for this run (``hydra.run.dir``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def prepare_argv() -> None:
+    """Entry-point helper, before ``@hydra.main`` runs: a misspelt key or group option exits 2 naming the closest
+    valid ones (:func:`check_overrides`), and under torchrun the ranks other than 0 write no Hydra outputs."""
+    check_overrides_or_exit(sys.argv[1:])
+    sys.argv[1:] = hydra_outputs_of_this_rank(sys.argv[1:])
 
 
 def compose_config(overrides: Sequence[str] = (), *, return_hydra_config: bool = False):
@@ -186,3 +205,13 @@ def compose_config(overrides: Sequence[str] = (), *, return_hydra_config: bool =
     check_overrides(overrides)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def hydra_outputs_of_this_rank(argv: list[str]) -> list[str]:
+    """Under torchrun every process runs Hydra, which creates a run directory (a second, empty one when
+    the clock ticks between the processes' starts) and writes .hydra/ there. Only rank 0 does; the other
+    ranks write nothing and take rank 0's run directory from the engine (engine.lifecycle)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        return argv
+    return [*argv, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
+            "hydra/hydra_logging=disabled"]

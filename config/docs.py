@@ -10,7 +10,7 @@ import sys
 
 from .cli import CONFIG_DIR, USER_GROUPS, group_options
 from .choices import format_allowed
-from .schema import schema_keys
+from .schema import OVERWRITTEN, REJECTED, UNUSED, schema_keys
 
 DOC_PATH = CONFIG_DIR.parent / "docs" / "CONFIG.md"
 
@@ -22,7 +22,7 @@ Every key can be set on the command line (`python run_experiment.py train.lr=0.0
 `cfg/experiment/`, or in a config group. Markers: **[default exp.]** the default is that of the default
 experiment (FlexTCN on MNIST-1D) because the original's default could not run; **[orig: X]** the original
 default was X; **[new]** a key the original did not have. Keys marked *accepted, unused* are kept so old
-commands still parse; a run prints a note when one of them is set.
+commands still parse; a run prints a note when one of them is set. Keys marked *rejected unless X* allow only X.
 
 `python run_experiment.py <overrides> --cfg job --resolve` prints the values a run will use.
 """
@@ -33,27 +33,25 @@ def _value(value) -> str:
 
 
 def no_effect_section() -> list[str]:
-    """Markdown lines listing, from the schema's meanings, the keys a run accepts but ignores and the values it
+    """Markdown lines listing, from the schema's statuses, the keys a run accepts but ignores and the values it
     rejects, so that a user finds them in one place (README.md points here)."""
-    unused, conditional, rejected = [], [], []
-    for info in schema_keys():
-        if info.kind == "section":
-            continue
-        doc = info.doc
-        if doc.startswith(("accepted, unused", "accepted, overwritten")):
-            unused.append(f"`{info.path}`")
-        elif doc.startswith("rejected when true"):
-            rejected.append(f"`{info.path}=true`")
-        elif doc.startswith("must stay 0"):
-            rejected.append(f"`{info.path}` other than 0")
-        elif "no effect on " in doc:
-            condition = doc[doc.index("no effect on "):].split(")")[0]
-            conditional.append(f"`{info.path}` ({condition})")
+    unused = [f"`{info.path}`" for info in schema_keys() if info.status in (UNUSED, OVERWRITTEN)]
+    conditional = [f"`{info.path}` (no effect on {info.no_effect_on})" for info in schema_keys() if info.no_effect_on]
+    rejected = [f"`{info.path}` other than `{json.dumps(info.default)}`" for info in schema_keys()
+                if info.status == REJECTED]
     return ["## Keys without effect, and rejected values", "",
             "Accepted without effect (kept so that the original's commands still parse; a run prints a note when "
             "one is set): " + ", ".join(unused) + ".", "",
             "Without effect in some runs: " + ", ".join(conditional) + ".", "",
             "Rejected with an error at start: " + ", ".join(rejected) + ".", ""]
+
+
+def meaning(info) -> str:
+    """The meaning column: the doc, with the status of a key that is not simply used."""
+    prefix = {UNUSED: "accepted, unused: ", OVERWRITTEN: "accepted, overwritten: ", REJECTED: "rejected unless "
+              f"{json.dumps(info.default)}: "}.get(info.status, "")
+    suffix = f" (no effect on {info.no_effect_on})" if info.no_effect_on else ""
+    return (prefix + info.doc + suffix).replace("|", "/")
 
 
 def render() -> str:
@@ -74,7 +72,7 @@ def render() -> str:
             lines += ["", "## Top-level keys", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
         allowed = info.allowed() if callable(info.allowed) else info.allowed
         cell = format_allowed(allowed) if allowed else ""
-        lines.append(f"| `{info.path}` | {_value(info.default)} | {cell} | {info.doc.replace('|', '/')} |")
+        lines.append(f"| `{info.path}` | {_value(info.default)} | {cell} | {meaning(info)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,4 @@
-"""The one exception type of bad configuration."""
+"""The one exception type of bad configuration (defined by the engine, which raises it too)."""
+from engine.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    """A bad config key or value. The message names the key, the bad value and what is allowed."""
+__all__ = ["ConfigError"]

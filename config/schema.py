@@ -9,8 +9,9 @@ command runs unchanged. Defaults are:
   explicitly anyway, marked "[orig: X]";
 * new keys, marked "[new]".
 
-Keys the original accepted but never used are kept so old commands still parse; they are marked
-"accepted, unused" and the engine prints a note when one is set (``config.validation.config_warnings``).
+Each key has a status (``key(..., status=...)``): used; accepted but unused (kept so old commands still parse; a
+run prints a note when one is set, ``config.validation.config_warnings``); overwritten by the run; or rejected
+(only its default is allowed, and validation says why).
 
 The schema is registered in Hydra's ConfigStore as ``base_config``, the first entry of the defaults
 list of ``cfg/config.yaml``: a misspelt key or a value of the wrong type fails at composition time,
@@ -33,11 +34,23 @@ from . import choices as C
 SCHEMA_NAME = "base_config"
 
 
+# What a key does (KeyInfo.status). Validation, the run's notes and docs/CONFIG.md read it from here.
+USED = "used"
+UNUSED = "unused"            # accepted so that old commands parse; a value other than the default prints a note
+OVERWRITTEN = "overwritten"  # accepted; the run sets it itself (a value other than the default prints a note)
+REJECTED = "rejected"        # only the default is allowed; ``doc`` says why
+STATUSES = (USED, UNUSED, OVERWRITTEN, REJECTED)
+
+
 def key(default: Any, doc: str, *, allowed: tuple | Callable[[], tuple] | None = None,
-        parse: Callable[[Any], Any] | None = None) -> Any:
-    """A schema field. ``allowed``: the values it may take (a tuple, or a function returning them from a
-    registry); ``parse``: the spelling rule applied before comparing with ``allowed``."""
-    metadata = {"doc": doc, "allowed": allowed, "parse": parse}
+        parse: Callable[[Any], Any] | None = None, status: str = USED, no_effect_on: str = "") -> Any:
+    """A schema field. ``allowed``: the values it may take (a tuple, or a function returning them from the code
+    that implements them); ``parse``: the spelling rule applied before comparing with ``allowed``; ``status``:
+    one of :data:`STATUSES` (for UNUSED / OVERWRITTEN / REJECTED keys ``doc`` is the reason); ``no_effect_on``:
+    the runs in which a used key does nothing (docs/CONFIG.md lists them)."""
+    if status not in STATUSES:
+        raise ValueError(f"status={status!r}: allowed values are {', '.join(STATUSES)}")
+    metadata = {"doc": doc, "allowed": allowed, "parse": parse, "status": status, "no_effect_on": no_effect_on}
     if isinstance(default, (list, dict)):
         return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -57,8 +70,8 @@ class NetConfig:
     no_blocks: int = key(4, "[default exp.] number of residual blocks")
     dropout: float = key(0.1, "[default exp.; orig: 0.0] dropout inside the blocks")
     dropout_in: float = key(0.0, "element dropout on the raw inputs (train only, scaled by 1/(1-p))")
-    norm: str = key("BatchNorm", "[default exp.] normalisation; LayerNorm = GroupNorm with 1 group", allowed=C.NET_NORMS)
-    nonlinearity: str = key("ReLU", "activation in the blocks (GELU, SiLU: [new])", allowed=C.NONLINEARITIES)
+    norm: str = key("BatchNorm", "[default exp.] normalisation; LayerNorm = GroupNorm with 1 group", allowed=C.net_norms)
+    nonlinearity: str = key("ReLU", "activation in the blocks (GELU, SiLU: [new])", allowed=C.nonlinearities)
     block_width_factors: List[float] = key([0.0], "flat (factor, count) pairs, e.g. [1.0, 2, 1.5, 3, 2.0, 2]; counts "
                                            "sum to no_blocks; [0.0] = all blocks at width C")
 
@@ -75,7 +88,7 @@ class RegularizeParamsConfig:
     method: str = key("together", "per-filter budget vs. one budget per layer", allowed=C.regularizer_methods)
     factor: float = key(0.001, "lambda, weight of the penalty (paper runs: 0.1)")
     gauss_stddevs: float = key(2.0, "s: how many Gaussian std devs count towards a filter's frequency")
-    gauss_factor: float = key(0.5, "accepted, unused (legacy, unused in the original too)")
+    gauss_factor: float = key(0.5, "legacy, unused in the original too", status=UNUSED)
 
 
 @dataclass
@@ -90,7 +103,7 @@ class KernelConfig:
     """The kernel network of CKConv / FlexConv."""
 
     type: str = key("MAGNet", "[default exp.] kernel network", allowed=C.kernel_types)
-    dim_linear: int = key(0, "accepted, overwritten: set from the dataset (1 = sequences, 2 = images)")
+    dim_linear: int = key(0, "set from the dataset (1 = sequences, 2 = images)", status=OVERWRITTEN)
     no_hidden: int = key(32, "[default exp.] hidden width H of the kernel net")
     no_layers: int = key(3, "[default exp.] L: MFN nets (MAGNet/Gabor/Fourier) have L hidden linears and L+1 filters; "
                          "SIREN/MLP: total layers")
@@ -103,7 +116,7 @@ class KernelConfig:
     init_spatial_value: float = key(1.0, "MAGNet/Gabor envelope centres ~ U(-v, v); FlexConv overrides it with "
                                     "1.667 * mask.init_value")
     bias_init: Optional[str] = key(None, 'kernel-net bias init; null or "None" = PyTorch default',
-                                   allowed=C.KERNEL_BIAS_INITS)
+                                   allowed=C.kernel_bias_inits)
     input_scale: float = key(25.6, "MAGNet/Gabor frequency scale (divided by sqrt(L+1) per layer)")
     sampling_rate_norm: float = key(1.0, "multiplier of the sampled kernel (cross-resolution sets (source/target)^2)")
     regularize: bool = key(False, "add the anti-aliasing penalty (FlexConv / SeparableFlexConv with MAGNet/Gabor only)")
@@ -117,7 +130,7 @@ class ConvConfig:
 
     type: str = key("FlexConv", "[default exp.] CKConv | FlexConv | SeparableFlexConv ([new] depthwise FlexConv + 1x1 "
                     "mix) | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
-                    allowed=C.CONV_TYPES)
+                    allowed=C.conv_types)
     use_fft: Any = key(False, "FFT convolution: true | false | auto [new] (the faster path for the current kernel "
                        "size; README 'Spatial vs FFT')")
     bias: bool = key(True, "conv bias AND kernel-net biases")
@@ -125,7 +138,7 @@ class ConvConfig:
     stride: int = key(1, "stride of conv.type=Conv (only 1)")
     horizon: Any = key("same", "kernel grid size: an int (odd for 2D; the kernel size for conv.type=Conv) | same "
                        "(input length/size) | full")
-    cache: bool = key(False, "accepted, unused (unused in the original too)")
+    cache: bool = key(False, "unused in the original too", status=UNUSED)
 
 
 @dataclass
@@ -133,8 +146,8 @@ class MaskConfig:
     """FlexConv's Gaussian mask."""
 
     use: bool = key(True, "multiply the kernel by the mask")
-    type: str = key("gaussian", '[default exp.; orig: ""] mask type', allowed=C.MASK_TYPES)
-    temperature: float = key(0.0, "accepted, unused (sigmoid mask only, never implemented; paper commands pass 15.0)")
+    type: str = key("gaussian", '[default exp.; orig: ""] mask type', allowed=C.mask_types)
+    temperature: float = key(0.0, "sigmoid mask only, never implemented; paper commands pass 15.0", status=UNUSED)
     init_value: float = key(0.075, "[default exp.; orig: 0.0] initial sigma of the mask (on the [-1, 1] grid); "
                             "paper: 0.075")
     dynamic_cropping: bool = key(True, "crop the kernel where the mask is below `threshold` (paper: on)")
@@ -146,16 +159,16 @@ class DatasetParamsConfig:
     """Dataset options."""
 
     root: str = key("", 'data directory; "" = <project root>/data')
-    in_ram: bool = key(False, "accepted, unused (original: ImageNet-k / Cityscapes in RAM; not included)")
-    from_cache: bool = key(False, "accepted, unused (original: downsampled-ImageNet .npy cache; not included)")
+    in_ram: bool = key(False, "original: ImageNet-k / Cityscapes in RAM; not included", status=UNUSED)
+    from_cache: bool = key(False, "original: downsampled-ImageNet .npy cache; not included", status=UNUSED)
     permuted: bool = key(False, "sMNIST -> pMNIST (one fixed permutation drawn from `seed`, stored in the checkpoint)")
     noise_padded: bool = key(False, "sCIFAR10 -> noise-padded CIFAR-10 (npCIFAR10; noise fixed by `seed`, stored in "
                              "the checkpoint)")
-    memory_size: int = key(-1, "accepted, unused (copy-memory task; not included)")
-    mfcc: bool = key(False, "accepted, unused (SpeechCommands MFCC features; not included)")
-    drop_rate: float = key(0.0, "accepted, unused (irregular sampling of SpeechCommands / CharTrajectories; not "
-                           "included)")
-    seq_length: int = key(-1, "accepted, unused (toy-task sequence length; not included)")
+    memory_size: int = key(-1, "copy-memory task; not included", status=UNUSED)
+    mfcc: bool = key(False, "SpeechCommands MFCC features; not included", status=UNUSED)
+    drop_rate: float = key(0.0, "irregular sampling of SpeechCommands / CharTrajectories; not "
+                           "included", status=UNUSED)
+    seq_length: int = key(-1, "toy-task sequence length; not included", status=UNUSED)
     num_workers: int = key(-1, "[new] DataLoader worker processes; -1 = auto (from the CPU count)")
     val_fraction: float = key(0.1, "[new] protocol=clean: fraction of the training set held out for validation")
     synthetic: bool = key(False, "[new] random tensors with the dataset's shape and classes instead of real data "
@@ -168,11 +181,11 @@ class CrossResConfig:
 
     resize: str = key("", '"h,w" with h = w: resize inputs to h x h ("" = native size); run_crossres.py sets it '
                       "per phase")
-    interpolation: str = key("bilinear", "resize interpolation", allowed=C.INTERPOLATIONS)
-    resize_blur: bool = key(False, "accepted, unused (Gaussian blur before resizing; not implemented, no paper run "
-                            "used it)")
-    resize_blur_sigma: float = key(1.0, "accepted, unused (sigma of that blur)")
-    blur: bool = key(False, "accepted, unused (always blur CIFAR; not implemented, no paper run used it)")
+    interpolation: str = key("bilinear", "resize interpolation", allowed=C.interpolations)
+    resize_blur: bool = key(False, "Gaussian blur before resizing; not implemented, no paper run "
+                            "used it", status=UNUSED)
+    resize_blur_sigma: float = key(1.0, "sigma of that blur", status=UNUSED)
+    blur: bool = key(False, "always blur CIFAR; not implemented, no paper run used it", status=UNUSED)
     source_res: int = key(0, "run_crossres.py: training resolution (e.g. 16)")
     target_res: int = key(0, "run_crossres.py: test / fine-tune resolution (e.g. 32)")
     finetune_epochs: int = key(100, "run_crossres.py: epochs of fine-tuning at target_res")
@@ -216,15 +229,17 @@ class TrainConfig:
     mask_params_lr_factor: float = key(0.1, "[default exp.; orig: 1.0] lr factor for FlexConv mask parameters "
                                        "(paper: 0.1)")
     weight_decay: float = key(0.0, 'lambda of the original "weight decay": sum of L2 norms of the sampled '
-                              "CKConv/FlexConv kernels (+ biases), added to the loss; NOT optimizer weight decay, no "
-                              "effect on Conv/SRF/baseline nets")
-    mask_l2_norm: float = key(0.0, "must stay 0 (any other value crashed the original)")
-    magnitude_reg: float = key(0.0, "accepted, unused (unused in the original too)")
+                              "CKConv/FlexConv kernels (+ biases), added to the loss; NOT optimizer weight decay",
+                              no_effect_on="Conv/SRF/baseline nets")
+    mask_l2_norm: float = key(0.0, "only 0 is supported: in the original code any other value crashed (the "
+                              "penalty read a mask attribute that does not exist), so no published run used it",
+                              status=REJECTED)
+    magnitude_reg: float = key(0.0, "unused in the original too", status=UNUSED)
     grad_clip: float = key(0.0, "clip the global gradient L2 norm to this value if > 0")
-    optimizer: str = key("Adam", "optimiser (AdamW: [new])", allowed=C.OPTIMIZERS)
+    optimizer: str = key("Adam", "optimiser (AdamW: [new])", allowed=C.optimizers)
     optimizer_params: OptimizerParamsConfig = section(OptimizerParamsConfig)
     scheduler: str = key("cosine", '[default exp.; orig: "", which crashed] "" or none = constant lr; cosine is per '
-                         "iteration with eta_min 1e-6", allowed=C.SCHEDULERS, parse=C.parse_scheduler)
+                         "iteration with eta_min 1e-6", allowed=C.schedulers, parse=C.parse_scheduler)
     scheduler_params: SchedulerParamsConfig = section(SchedulerParamsConfig)
     resume: Any = key(False, "[new] false | true (= <run dir>/checkpoints/last.pt; pass hydra.run.dir=<old run dir>) | "
                       "auto (as true, and a run whose summary.json says it finished is not retrained; the "
@@ -234,9 +249,9 @@ class TrainConfig:
     compile: Any = key(False, "[new] torch.compile the training step's model: false | true (= inductor) | "
                        "aot_eager | eager; dynamic shapes, so growing kernels do not recompile (at most 8 "
                        "recompiles per function, then it runs eagerly); evaluation stays eager",
-                       allowed=(False,) + C.COMPILE_BACKENDS, parse=C.parse_compile)
+                       allowed=C.compile_options, parse=C.parse_compile)
     channels_last: bool = key(False, "[new] 2D models: channels-last memory format for the training and evaluation "
-                              "inputs and weights (for CUDA tensor cores; no effect on 1D data)")
+                              "inputs and weights (for CUDA tensor cores)", no_effect_on="1D data")
     early_stop_patience: int = key(100, "[new] stop after this many epochs without a new best validation accuracy "
                                    "(original: fixed 100); -1 = never")
     limit_train_batches: int = key(-1, "[new] cap on training batches per epoch (dev / smoke runs); -1 = all")
@@ -252,7 +267,7 @@ class TestConfig:
     """Testing."""
 
     before_train: bool = key(False, "evaluate on the test set before training")
-    patched: bool = key(False, "accepted, unused (segmentation only)")
+    patched: bool = key(False, "segmentation only", status=UNUSED)
 
 
 @dataclass
@@ -264,7 +279,7 @@ class WandbConfig:
     dir: str = key("./wandb", "local directory for W&B files")
     mode: str = key("auto", "[new] auto = online if credentials are found, else offline; debug=True forces offline; "
                     "online without an API key, or with no W&B server answering within 15 s, logs offline "
-                    "(upload later with `wandb sync`)", allowed=C.WANDB_MODES)
+                    "(upload later with `wandb sync`)", allowed=C.wandb_modes)
 
 
 @dataclass
@@ -278,8 +293,8 @@ class PretrainedParamsConfig:
 class PretrainedWandbParamsConfig:
     """Rejected (see pretrained_wandb)."""
 
-    filename: str = key("", "accepted, unused (see pretrained_wandb)")
-    run_path: str = key("", "accepted, unused (see pretrained_wandb)")
+    filename: str = key("", "see pretrained_wandb", status=UNUSED)
+    run_path: str = key("", "see pretrained_wandb", status=UNUSED)
 
 
 @dataclass
@@ -289,10 +304,10 @@ class ProfileConfig:
     n_batches: int = key(30, "batches to time / profile")
     directory: str = key("", 'output directory of traces; "" = the run directory')
     data_mode: str = key("fake", "fake = random inputs of the dataset's shape; dataset = batches of the training "
-                         "loader", allowed=C.PROFILE_DATA_MODES)
+                         "loader", allowed=C.profile_data_modes)
     data_shape: int = key(0, "spatial size of fake inputs; 0 = the dataset's own shape")
     mode: str = key("bench", "[new] bench: time forward and forward+backward, write profile.json; profile: "
-                    "torch.profiler trace and table", allowed=C.PROFILE_MODES)
+                    "torch.profiler trace and table", allowed=C.profile_modes)
     grow_masks: bool = key(False, "[new] FlexConv: set every mask to cover the whole grid first (cost of fully grown "
                            "kernels)")
     warmup_batches: int = key(5, "[new] untimed batches before timing starts")
@@ -302,11 +317,13 @@ class ProfileConfig:
 class TestcaseConfig:
     """Rejected: the original's loss-trace regression checks (load/save=True is an error)."""
 
-    load: bool = key(False, "rejected when true (the reference losses depend on the original RNG streams)")
-    save: bool = key(False, "rejected when true")
-    epochs: int = key(1, "accepted, unused")
-    batches: int = key(20, "accepted, unused")
-    path: str = key("", "accepted, unused")
+    load: bool = key(False, "the original's loss-trace testcases are not supported (their reference losses depend on the original "
+                     "RNG streams); use a dev preset or train.limit_train_batches for smoke runs", status=REJECTED)
+    save: bool = key(False, "the original's loss-trace testcases are not supported (their reference losses depend on the original "
+                     "RNG streams); use a dev preset or train.limit_train_batches for smoke runs", status=REJECTED)
+    epochs: int = key(1, "the original's loss-trace testcases only", status=UNUSED)
+    batches: int = key(20, "the original's loss-trace testcases only", status=UNUSED)
+    path: str = key("", "the original's loss-trace testcases only", status=UNUSED)
 
 
 @dataclass
@@ -350,21 +367,22 @@ class Config:
                         "best epoch on it, report test accuracy at that epoch (the test set is evaluated only on "
                         "epochs that improve validation; best_test_accuracy is null); paper: train on the full "
                         "training set, select on the test set and report the best test accuracy (as the paper did)",
-                        allowed=C.PROTOCOLS)
+                        allowed=C.protocols)
     device: str = key("auto", "[new value; orig: cuda] auto (CUDA if available, else CPU) | cpu | cuda | cuda:N; "
                       "cuda without CUDA is an error")
     debug: bool = key(False, "W&B offline (original meaning)")
     pretrained: bool = key(False, "load model weights from pretrained_params.filepath before training / evaluation")
     pretrained_params: PretrainedParamsConfig = section(PretrainedParamsConfig)
-    pretrained_wandb: bool = key(False, "rejected when true (wandb.restore needs network access; download the file "
-                                 "and use `pretrained`)")
+    pretrained_wandb: bool = key(False, "loading through wandb.restore is not supported (it needs network access); "
+                                 "download the file and use pretrained=True pretrained_params.filepath=<file>",
+                                 status=REJECTED)
     pretrained_wandb_params: PretrainedWandbParamsConfig = section(PretrainedWandbParamsConfig)
     pretrained_strict: bool = key(True, "strict state-dict loading")
     seed: int = key(0, "random seed; -1 = draw one (the drawn value is logged)")
     deterministic: bool = key(False, "deterministic algorithms (slower)")
     comment: str = key("", "free text, logged with the run")
     profile: ProfileConfig = section(ProfileConfig)
-    time: bool = key(False, "accepted, unused (unused in the original too)")
+    time: bool = key(False, "unused in the original too", status=UNUSED)
     summary: List[int] = key([0], "more than one element (the original's torchinfo input size, e.g. [64, 3, 32, 32]): "
                              "print a per-module parameter table at start")
     summary_depth: int = key(5, "depth of that table")
@@ -385,6 +403,8 @@ class KeyInfo:
     doc: str
     allowed: Any       # tuple | callable | None
     parse: Any         # callable | None
+    status: str = USED
+    no_effect_on: str = ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -404,7 +424,7 @@ def schema_keys() -> tuple[KeyInfo, ...]:
             kind = "list" if isinstance(value, list) else "dict" if isinstance(value, dict) else "value"
             type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
             out.append(KeyInfo(path, kind, type_name, value, meta.get("doc", ""), meta.get("allowed"),
-                               meta.get("parse")))
+                               meta.get("parse"), meta.get("status", USED), meta.get("no_effect_on", "")))
 
     walk(Config, "")
     return tuple(out)

@@ -13,9 +13,12 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ckconv.nn.kernelnets import MFN_SPATIAL_TYPES, SIREN_TYPES
+from models.layers import CK_NET_TYPES, CONTINUOUS_CONV_TYPES, CONV_TYPES, MASKED_CONV_TYPES
+
 from . import choices as C
 from .errors import ConfigError
-from .schema import iter_values
+from .schema import OVERWRITTEN, REJECTED, UNUSED, iter_values
 
 
 def _is_int(value: Any) -> bool:
@@ -74,7 +77,10 @@ def as_config(cfg: Any) -> DictConfig:
 
 # --- the checks --------------------------------------------------------------------------------------
 def _check_allowed_values(cfg: DictConfig, err: Problems) -> None:
+    """Every key with an allowed-value list, and every rejected key (only its default is allowed)."""
     for info, value in iter_values(cfg):
+        if info.status == REJECTED and value != info.default:
+            err.add(info.path, value, info.doc)
         if info.allowed is None:
             continue
         allowed = info.allowed() if callable(info.allowed) else info.allowed
@@ -133,7 +139,7 @@ def _check_conv(cfg: DictConfig, err: Problems, meta, entry: str) -> None:
     except ValueError:
         err.add("conv.use_fft", conv.use_fft, "allowed values are true, false, auto")
     err.at_least("conv.stride", conv.stride, 1)
-    if cfg.net.type not in C.CK_NET_TYPES:
+    if cfg.net.type not in CK_NET_TYPES:
         return  # fixed baselines ignore the conv section
     horizon = conv.horizon
     if conv.type == "Conv":
@@ -156,21 +162,21 @@ def _check_conv(cfg: DictConfig, err: Problems, meta, entry: str) -> None:
                 f"{C.format_allowed(HORIZON_KEYWORDS)}")
     if conv.type == "SRF" and meta is not None and meta.data_dim != 2:
         err.add("conv.type", "SRF", f"N-Jet (SRF) layers are 2D only and {cfg.dataset} is a sequence dataset; "
-                f"allowed for sequences: {C.format_allowed(t for t in C.CONV_TYPES if t != 'SRF')}")
+                f"allowed for sequences: {C.format_allowed(t for t in CONV_TYPES if t != 'SRF')}")
 
 
 def _check_kernel_and_mask(cfg: DictConfig, err: Problems) -> None:
     conv, kernel, mask = cfg.conv, cfg.kernel, cfg.mask
-    if conv.type in C.CONTINUOUS_CONV_TYPES:
+    if conv.type in CONTINUOUS_CONV_TYPES:
         err.at_least("kernel.no_hidden", kernel.no_hidden, 1)
         err.at_least("kernel.no_layers", kernel.no_layers, 1)
-        if kernel.type in C.SIREN_KERNEL_TYPES and not kernel.omega_0 > 0:
+        if kernel.type in SIREN_TYPES and not kernel.omega_0 > 0:
             err.add("kernel.omega_0", kernel.omega_0, f"must be > 0 for kernel.type={kernel.type}")
-        if kernel.type in C.MFN_SPATIAL_KERNEL_TYPES and not kernel.input_scale > 0:
+        if kernel.type in MFN_SPATIAL_TYPES and not kernel.input_scale > 0:
             err.add("kernel.input_scale", kernel.input_scale, "must be > 0")
         if not kernel.sampling_rate_norm > 0:
             err.add("kernel.sampling_rate_norm", kernel.sampling_rate_norm, "must be > 0")
-    if conv.type in C.MASKED_CONV_TYPES:
+    if conv.type in MASKED_CONV_TYPES:
         if not mask.init_value > 0:
             err.add("mask.init_value", mask.init_value, "must be > 0 (initial Gaussian sigma; paper: 0.075)")
         err.fraction("mask.threshold", mask.threshold, closed_low=False)
@@ -180,13 +186,13 @@ def _check_kernel_and_mask(cfg: DictConfig, err: Problems) -> None:
     if reg.res is not None and reg.res < 1:
         err.add("kernel.regularize_params.res", reg.res, "must be null (derive from the horizon) or an int >= 1")
     if kernel.regularize:
-        if conv.type not in C.MASKED_CONV_TYPES:
+        if conv.type not in MASKED_CONV_TYPES:
             err.add("kernel.regularize", True,
-                    f"the anti-aliasing penalty only acts on {C.format_allowed(C.MASKED_CONV_TYPES)} layers, "
+                    f"the anti-aliasing penalty only acts on {C.format_allowed(MASKED_CONV_TYPES)} layers, "
                     f"but conv.type={conv.type}")
-        if kernel.type not in C.REGULARIZABLE_KERNEL_TYPES:
+        if kernel.type not in MFN_SPATIAL_TYPES:
             err.add("kernel.regularize", True,
-                    f"needs kernel.type in {C.format_allowed(C.REGULARIZABLE_KERNEL_TYPES)}, got {kernel.type}")
+                    f"needs kernel.type in {C.format_allowed(MFN_SPATIAL_TYPES)}, got {kernel.type}")
 
 
 def _check_scheduler(cfg: DictConfig, err: Problems) -> None:
@@ -224,10 +230,6 @@ def _check_train(cfg: DictConfig, err: Problems) -> None:
     err.at_least("train.batch_size", train.batch_size, 1)
     for name in ("omega_0_lr_factor", "mask_params_lr_factor", "weight_decay", "grad_clip"):
         err.at_least(f"train.{name}", train[name], 0)
-    if train.mask_l2_norm != 0:
-        err.add("train.mask_l2_norm", train.mask_l2_norm,
-                "only 0 is supported: in the original code any other value crashed (the penalty read a "
-                "mask attribute that does not exist), so no published run used it")
     if train.optimizer == "SGD" and train.optimizer_params.momentum < 0:
         err.add("train.optimizer_params.momentum", train.optimizer_params.momentum, "SGD needs momentum >= 0")
     err.at_least("train.optimizer_params.weight_decay", train.optimizer_params.weight_decay, 0)
@@ -246,7 +248,20 @@ def _check_train(cfg: DictConfig, err: Problems) -> None:
 
 
 def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:
-    if entry == "run_crossres" and len(cfg.cross_res.eval_resolutions) == 0:
+    evaluates = "pretrained=True pretrained_params.filepath=PATH"
+    if entry == "run_experiment" and not cfg.train.do and not (cfg.pretrained and cfg.pretrained_params.filepath):
+        err.add("train.do", False, f"evaluating a checkpoint needs {evaluates} (e.g. outputs/<run>/checkpoints/best.pt)")
+    if entry == "run_crossres" and len(cfg.cross_res.eval_resolutions) > 0:
+        if not (cfg.pretrained and cfg.pretrained_params.filepath):
+            err.add("cross_res.eval_resolutions", _plain(cfg.cross_res.eval_resolutions),
+                    f"evaluating a checkpoint at these resolutions needs {evaluates} "
+                    f"(e.g. <run>/finetune/checkpoints/best.pt)")
+    elif entry == "run_crossres":
+        if not cfg.train.do:
+            err.add("train.do", False, "run_crossres.py trains; to evaluate a checkpoint at several resolutions pass "
+                    f"cross_res.eval_resolutions=[16,24,32] {evaluates}, at one resolution use run_experiment.py "
+                    "train.do=False")
+        _check_resizable(cfg, err)
         cross = cfg.cross_res
         for name in ("source_res", "target_res"):
             value = cross[name]
@@ -260,6 +275,15 @@ def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:
         err.at_least("profile.n_batches", prof.n_batches, 1)
         err.at_least("profile.warmup_batches", prof.warmup_batches, 0)
         err.at_least("profile.data_shape", prof.data_shape, 0)
+
+
+def _check_resizable(cfg: DictConfig, err: Problems) -> None:
+    from datasets import get_dataset_spec, list_datasets
+
+    if cfg.dataset in list_datasets() and not get_dataset_spec(cfg.dataset).supports_resolution:
+        allowed = [name for name in list_datasets() if get_dataset_spec(name).supports_resolution]
+        err.add("dataset", cfg.dataset, f"run_crossres.py needs a 2D image dataset that can be resized; allowed: "
+                f"{', '.join(allowed)}")
 
 
 def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
@@ -276,13 +300,13 @@ def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
     err = Problems()
     _check_allowed_values(cfg, err)
     if not (cfg.device in ("auto", "cpu") or C.is_cuda_device(cfg.device)):
-        err.add("device", cfg.device, f"allowed values are {C.format_allowed(C.DEVICES)} (N = GPU index)")
+        err.add("device", cfg.device, f"allowed values are {C.format_allowed(C.devices())} (N = GPU index)")
     err.at_least("seed", cfg.seed, 0, or_minus_one=True)
 
     net = cfg.net
     err.fraction("net.dropout", net.dropout)
     err.fraction("net.dropout_in", net.dropout_in)
-    if net.type in C.CK_NET_TYPES:
+    if net.type in CK_NET_TYPES:
         err.at_least("net.no_hidden", net.no_hidden, 1)
         err.at_least("net.no_blocks", net.no_blocks, 1)
         _check_block_width_factors(cfg, err)
@@ -301,18 +325,11 @@ def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
 
     if cfg.pretrained and not cfg.pretrained_params.filepath:
         err.add("pretrained_params.filepath", "", "pretrained=True needs the path of a checkpoint file")
-    if cfg.pretrained_wandb:
-        err.add("pretrained_wandb", True, "loading through wandb.restore is not supported (it needs network access); "
-                "download the file and use pretrained=True pretrained_params.filepath=<file>")
-    if cfg.testcase.load or cfg.testcase.save:
-        err.add("testcase.load/save", True, "the original loss-trace testcases are not supported (their reference "
-                "losses depend on the original RNG streams); use a dev preset or train.limit_train_batches for "
-                "smoke runs")
     _check_entry(cfg, err, entry)
     err.raise_if_any()
 
 
-def config_warnings(cfg: Any) -> list[str]:
+def config_warnings(cfg: Any, entry: str = "run_experiment") -> list[str]:
     """Settings that are accepted but have no effect, as readable messages for the run log.
 
     Old commands set several keys the original ignored (``mask.temperature=15.0``, ``summary``,
@@ -322,12 +339,10 @@ def config_warnings(cfg: Any) -> list[str]:
     cfg = as_config(cfg)
     notes: list[str] = []
     for info, value in iter_values(cfg):
-        if info.doc.startswith("accepted, unused") and value != info.default:
-            notes.append(f"{info.path}={value!r} has no effect: {info.doc.split('(', 1)[-1].rstrip(')')}")
-    if cfg.kernel.dim_linear != 0:
-        notes.append(f"kernel.dim_linear={cfg.kernel.dim_linear!r} has no effect: it is set from the dataset (1 or 2)")
-    if cfg.train.weight_decay > 0 and (cfg.conv.type not in C.CONTINUOUS_CONV_TYPES or
-                                       cfg.net.type not in C.CK_NET_TYPES):
+        if info.status in (UNUSED, OVERWRITTEN) and value != info.default:
+            notes.append(f"{info.path}={value!r} has no effect: {info.doc}")
+    if cfg.train.weight_decay > 0 and (cfg.conv.type not in CONTINUOUS_CONV_TYPES or
+                                       cfg.net.type not in CK_NET_TYPES):
         notes.append(
             f"train.weight_decay={cfg.train.weight_decay} has no effect: it penalises the norm of sampled "
             f"CKConv/FlexConv kernels only (as in the original), and this model (net.type={cfg.net.type}, "
@@ -335,4 +350,21 @@ def config_warnings(cfg: Any) -> list[str]:
     meta = _data_meta(cfg, Problems()) if cfg.train.channels_last else None
     if meta is not None and meta.data_dim != 2:
         notes.append(f"train.channels_last=True has no effect: {cfg.dataset} is 1D (channels-last is a 2D layout)")
+    if entry == "run_crossres" and len(cfg.cross_res.eval_resolutions) == 0:
+        notes += _replaced_by_crossres(cfg)
+    return notes
+
+
+def _replaced_by_crossres(cfg: DictConfig) -> list[str]:
+    """run_crossres.py sets these per phase (as the original); say so when the user set them."""
+    notes = []
+    horizon, cross = cfg.conv.horizon, cfg.cross_res
+    if cfg.conv.type != "Conv" and horizon not in ("same", None):
+        notes.append(f"conv.horizon={horizon} is replaced by resolution + 1 in each phase "
+                     f"({cross.source_res + 1}, then {cross.target_res + 1})")
+    if cfg.kernel.regularize and cfg.kernel.regularize_params.res is not None:
+        notes.append(f"kernel.regularize_params.res={cfg.kernel.regularize_params.res} is replaced by resolution + 1 "
+                     f"(+ res_offset in the source phase)")
+    if cross.resize:
+        notes.append(f"cross_res.resize={cross.resize!r} is replaced by the phase's resolution")
     return notes

@@ -14,7 +14,7 @@ Usage::
 
     from datasets import build_data, dataset_meta
     meta = dataset_meta("sMNIST", permuted=True)             # no files needed
-    data = build_data("sMNIST", root=None, batch_size=64, permuted=True, seed=0)
+    data = build_data(DataSpec("sMNIST", batch_size=64, permuted=True, seed=0))
     ckpt["data_state"] = data.state                          # the permutation; restore with state=
 
 Normalisation: MNIST mean 0.1307 / std 0.3081; Fashion-MNIST 0.2860 / 0.3530; CIFAR-10 ImageNet
@@ -27,6 +27,8 @@ them when they are missing; offline and missing -> ``DatasetNotAvailableError``.
 from . import mnist_1d, mnist, cifar10  # noqa: F401  isort:skip
 from .builder import PROTOCOLS, SYNTHETIC_SIZES, DataBundle, build_data, default_num_workers, seed_worker, stratified_split
 from .paths import DEFAULT_DATA_ROOT, RAW_FILE_SEARCH_PATHS, DatasetNotAvailableError
+from .spec import DataSpec
+from .transforms import INTERPOLATION_MODES
 from .registry import DatasetMeta, DatasetSpec, dataset_meta, get_dataset_spec, list_datasets, register_dataset
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "RAW_FILE_SEARCH_PATHS",
     "SYNTHETIC_SIZES",
     "DataBundle",
+    "DataSpec",
+    "INTERPOLATION_MODES",
     "DatasetMeta",
     "DatasetNotAvailableError",
     "DatasetSpec",

@@ -20,12 +20,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from config.choices import PROTOCOLS
-
 from .paths import resolve_root
 from .registry import DatasetMeta, derive_seed, get_dataset_spec, seeded_generator
+from .spec import DataSpec
 from .wrappers import Transformed
 
+PROTOCOLS = ("clean", "paper")  # the allowed values of ``protocol`` (see the module docstring)
 # Sizes of the synthetic stand-in (train, val, test): smoke tests and profiling only.
 SYNTHETIC_SIZES = (64, 32, 32)
 
@@ -36,9 +36,9 @@ class DataBundle:
 
     state: tensors to store in checkpoints and pass back as ``build_data(state=...)`` when resuming
     or evaluating ({"permutation": LongTensor[784]} for pMNIST, {"noise": FloatTensor[968, 96]} for
-    noise-padded CIFAR-10, {} otherwise). train_sampler: the DistributedSampler when
-    distributed=True (call ``set_epoch(epoch)`` every epoch), else None; the val/test loaders then
-    iterate this rank's :class:`EvalShard`. With protocol="paper" ``val_loader is test_loader``.
+    noise-padded CIFAR-10, {} otherwise). With distributed=True the training loader's sampler is a
+    DistributedSampler (the trainer calls its ``set_epoch`` every epoch) and the val/test loaders iterate
+    this rank's :class:`EvalShard`. With protocol="paper" ``val_loader is test_loader``.
     """
 
     train_loader: DataLoader
@@ -46,7 +46,6 @@ class DataBundle:
     test_loader: DataLoader
     meta: DatasetMeta
     state: dict[str, torch.Tensor] = field(default_factory=dict)
-    train_sampler: Optional[DistributedSampler] = None
 
 
 class EvalShard(Sampler[int]):
@@ -155,51 +154,48 @@ def _rank_zero_first(distributed: bool):
 
 
 def build_data(
-    name: str,
+    data: DataSpec | str,
     *,
-    root,
-    batch_size: int,
-    augment: Optional[str] = "None",
-    protocol: str = "clean",
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    num_workers: Optional[int] = None,
-    pin_memory: bool = False,
-    permuted: bool = False,
-    noise_padded: bool = False,
-    resolution: Optional[int] = None,
-    interpolation: str = "bilinear",
     state: Optional[Mapping[str, torch.Tensor]] = None,
     distributed: bool = False,
-    synthetic: bool = False,
-    eval_batch_size: Optional[int] = None,
+    pin_memory: bool = False,
+    **options,
 ) -> DataBundle:
-    """Loaders and metadata of dataset ``name`` (a key of ``list_datasets()``).
+    """Loaders and metadata of the data described by ``data``: a :class:`DataSpec`, or a dataset key (of
+    ``list_datasets()``) with the spec's fields as keyword arguments (``build_data("sMNIST", permuted=True)``).
 
     Every batch is ``(inputs [B, *meta.input_shape] float32, labels [B] int64)``.
 
+    The spec's options:
     root: data root (None -> DEFAULT_DATA_ROOT; relative -> relative to the project root).
+    batch_size: of every loader (training, validation and test, as the original).
     augment: "None" | "standard" (MNIST family) | "resnet" (CIFAR-10); train split only.
     protocol: "clean" | "paper" (module docstring); val_fraction: held-out fraction for "clean".
     seed: fixes the validation split, shuffling, worker seeds and a newly drawn permutation/noise.
     num_workers: None -> 0 for in-memory datasets (MNIST-1D, synthetic), else default_num_workers().
+    synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
+        samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
+
+    And of this call:
     state: permutation/noise restored from a checkpoint (used instead of drawing new ones).
     distributed: shard the training set with a DistributedSampler and val/test with an
         :class:`EvalShard` each (needs torch.distributed initialised): every rank evaluates its own
         disjoint part, and ``engine.trainer.evaluate`` sums the parts.
-    synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
-        samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
-    eval_batch_size: batch size of val/test (None -> batch_size, as the original).
+    pin_memory: page-locked batches (for copies to a GPU).
     """
+    if isinstance(data, str):
+        data = DataSpec(data, **options)
+    elif options:
+        raise TypeError(f"build_data got a DataSpec and options {sorted(options)}; set them in the spec")
+    name, root, batch_size, protocol = data.name, data.root, data.batch_size, data.protocol
+    val_fraction, seed, num_workers = data.val_fraction, data.seed, data.num_workers
     spec = get_dataset_spec(name)
-    options = spec.check_options(augment=augment, permuted=permuted, noise_padded=noise_padded,
-                                 resolution=resolution, interpolation=interpolation)
+    options = spec.check_options(augment=data.augment, permuted=data.permuted, noise_padded=data.noise_padded,
+                                 resolution=data.resolution, interpolation=data.interpolation)
     _check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "clean" and not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
         raise ValueError(f"val_fraction must be in (0, 1) for protocol='clean', got {val_fraction!r}")
     _check_positive_int("batch_size", batch_size)
-    eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
-    _check_positive_int("eval_batch_size", eval_batch_size)
     if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0):
         raise ValueError(f"num_workers must be None or an int >= 0, got {num_workers!r}")
     if distributed and not (dist.is_available() and dist.is_initialized()):
@@ -209,7 +205,7 @@ def build_data(
     state = spec.init_state(options, seed) if state is None else spec.check_state(options, state)
     train_tf, eval_tf = spec.transforms(options, state)
 
-    if synthetic:
+    if data.synthetic:
         n_train, n_val, n_test = SYNTHETIC_SIZES
         generator = seeded_generator(seed, "synthetic")
         train_set = Transformed(spec.synthetic_raw(n_train, generator), None, train_tf)
@@ -253,11 +249,11 @@ def build_data(
     def eval_shard(dataset):
         return EvalShard(len(dataset), dist.get_rank(), dist.get_world_size()) if distributed else None
 
-    test_loader = _loader(test_set, batch_size=eval_batch_size, shuffle=False, purpose="test-loader",
+    test_loader = _loader(test_set, batch_size=batch_size, shuffle=False, purpose="test-loader",
                           sampler=eval_shard(test_set), **common)
     if val_set is None:
         val_loader = test_loader  # protocol "paper": select on the test set, as the original
     else:
-        val_loader = _loader(val_set, batch_size=eval_batch_size, shuffle=False, purpose="val-loader",
+        val_loader = _loader(val_set, batch_size=batch_size, shuffle=False, purpose="val-loader",
                              sampler=eval_shard(val_set), **common)
-    return DataBundle(train_loader, val_loader, test_loader, meta, dict(state), sampler)
+    return DataBundle(train_loader, val_loader, test_loader, meta, dict(state))

@@ -11,15 +11,13 @@ the package already centres the whole dataset and scales it to unit standard dev
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .paths import DatasetNotAvailableError
+from .paths import DatasetNotAvailableError, atomic_write
 from .registry import DataOptions, DatasetMeta, DatasetSpec, register_dataset
 from .wrappers import TensorItems
 
@@ -69,16 +67,8 @@ def load_mnist1d(root: Path) -> dict[str, np.ndarray]:
             if str(cached["args_json"]) == args_json:
                 return {key: cached[key] for key in ("x", "y", "x_test", "y_test", "t")}
     data = generate_mnist1d()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename: concurrent runs never read a half-written cache.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist1d.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, args_json=np.array(args_json), **data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:  # concurrent runs never read a half-written cache
+        np.savez(handle, args_json=np.array(args_json), **data)
     return data
 
 

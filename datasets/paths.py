@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import IO, Iterator, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = PROJECT_ROOT / "data"
@@ -40,22 +40,31 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst``, decompressing when ``src`` ends in .gz.
-
-    Written to a temporary file and renamed, so that concurrent runs (a sweep starting on a fresh
-    machine) never see a half-written file.
-    """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+@contextmanager
+def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """``with atomic_write(path) as handle: ...`` writes a temporary file beside ``path`` (``.<name>.*.tmp``) and
+    replaces ``path`` with it, synced to disk, only when the block succeeds; on any error the temporary file is
+    removed. A reader (a concurrent run, W&B, a viewer) never sees half a file, and a process killed while
+    writing leaves the previous file intact. The project's one way of writing a file that others read."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
-        os.replace(tmp, dst)
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` (:func:`atomic_write`), decompressing when ``src`` ends in .gz."""
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rb") as fin, atomic_write(dst) as fout:
+        shutil.copyfileobj(fin, fout)
 
 
 @contextmanager

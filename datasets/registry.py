@@ -15,7 +15,7 @@ from typing import Callable, ClassVar, Mapping, Optional
 import torch
 from torch.utils.data import Dataset
 
-from config.choices import INTERPOLATIONS
+from .transforms import INTERPOLATION_MODES
 
 AUGMENT_NONE = "None"  # the original config's spelling; Python None is accepted as an alias
 
@@ -123,8 +123,8 @@ class DatasetSpec:
                 )
             if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
                 raise ValueError(f"resolution must be a positive int (image side in pixels) or None, got {resolution!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation={interpolation!r} is not valid; allowed: {', '.join(INTERPOLATIONS)}")
+        if interpolation not in INTERPOLATION_MODES:
+            raise ValueError(f"interpolation={interpolation!r} is not valid; allowed: {', '.join(INTERPOLATION_MODES)}")
         return DataOptions(augment, permuted, noise_padded, resolution, interpolation)
 
     # ----- seeded state stored in checkpoints -------------------------------------------------

@@ -1,73 +1,58 @@
-"""Building a run from its config - data, model, optimiser, schedule, regularisers, loop settings - in one
-place, for ``run_experiment.py``, ``run_crossres.py`` and ``run_profiler.py`` alike.
+"""Building the parts of a run from its :class:`~engine.specs.RunSpec` - data, model, optimiser, schedule,
+regularisers, trainer - in one place, for ``run_experiment.py``, ``run_crossres.py`` and ``run_profiler.py`` alike.
 
 The model is built from the dataset's metadata (which reads no files) before any data is loaded, so a
-configuration the layers reject fails with one message before anything is touched.
+combination the layers reject fails with one message before anything is touched.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from ckconv.nn.grids import parse_horizon, resolve_horizon
-from config import ConfigError
-from config.choices import parse_compile, parse_resize
-from datasets import DEFAULT_DATA_ROOT, DatasetMeta, build_data, dataset_meta
+from datasets import DataBundle, DatasetMeta, build_data
 from models import build_model
 
-from .checkpoint import CheckpointError, CrossResState, state_dict_mismatch
+from .checkpoint import CheckpointError, CrossResState, load_checkpoint, state_dict_mismatch
+from .errors import ConfigError
 from .optim import build_optimizer, build_schedule, describe_optimizer
 from .preemption import StopRequest
 from .runtime import Dist
-from .trainer import LoopSettings, Regularizers, Trainer
+from .specs import RunSpec
+from .trainer import Regularizers, Trainer
 
-# Keys that describe how to run, not what was trained: taken from the current command, never from a
-# stored checkpoint config (a checkpoint made on a GPU must evaluate on a laptop).
-RUNTIME_KEYS = ("device", "train.do", "train.resume", "pretrained", "pretrained_params", "pretrained_strict",
-                "wandb", "debug", "dataset_params.root", "dataset_params.num_workers", "comment")
-
-
-# --- data --------------------------------------------------------------------------------------------
-def data_root(cfg) -> Path:
-    return Path(cfg.dataset_params.root) if cfg.dataset_params.root else DEFAULT_DATA_ROOT
+# train.compile: False, or a torch.compile backend (True = inductor, the default backend).
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+# torch.compile specialises a function on the shapes it sees; with dynamic shapes a growing kernel is a new
+# value of a symbolic size, not a new graph. A guard that still fails (e.g. the spatial -> FFT switch of
+# use_fft=auto) recompiles; after this many recompiles of one function, dynamo runs it eagerly instead.
+COMPILE_RECOMPILE_LIMIT = 8
 
 
-def input_meta(cfg, resolution: int | None = None) -> DatasetMeta:
-    """Shape, channels and classes of the configured data (at ``resolution``, else ``cross_res.resize``)."""
-    params = cfg.dataset_params
+# --- data and model ----------------------------------------------------------------------------------
+def input_meta(spec: RunSpec, resolution: int | None = None) -> DatasetMeta:
+    """Shape, channels and classes of the run's data (at ``resolution``, else the spec's); reads no files."""
     try:
-        return dataset_meta(cfg.dataset, permuted=bool(params.permuted), noise_padded=bool(params.noise_padded),
-                            resolution=resolution if resolution is not None else parse_resize(cfg.cross_res.resize))
+        return spec.data.meta(resolution)
     except ValueError as error:
-        raise ConfigError(f"dataset={cfg.dataset!r}: {error}") from None
+        raise ConfigError(f"dataset={spec.data.name!r}: {error}") from None
 
 
-def build_data_from_cfg(cfg, device: torch.device, dist: Dist, state=None, resolution: int | None = None):
+def build_run_data(spec: RunSpec, device: torch.device, dist: Dist, state=None) -> DataBundle:
     """Loaders and metadata; ``state`` is a checkpoint's data state (pMNIST permutation, npCIFAR10 noise)."""
-    params = cfg.dataset_params
-    workers = int(params.num_workers)
-    return build_data(
-        cfg.dataset, root=data_root(cfg), batch_size=int(cfg.train.batch_size), augment=str(cfg.train.augment),
-        protocol=cfg.protocol, val_fraction=float(params.val_fraction), seed=int(cfg.seed),
-        num_workers=None if workers < 0 else workers, pin_memory=device.type == "cuda",
-        permuted=bool(params.permuted), noise_padded=bool(params.noise_padded),
-        resolution=resolution if resolution is not None else parse_resize(cfg.cross_res.resize),
-        interpolation=cfg.cross_res.interpolation, state=state, distributed=dist.enabled,
-        synthetic=bool(params.synthetic),
-    )
+    return build_data(spec.data, state=state, distributed=dist.enabled, pin_memory=device.type == "cuda")
 
 
-# --- model -------------------------------------------------------------------------------------------
-def build_model_from_cfg(cfg, meta: DatasetMeta, device: torch.device | None = None) -> torch.nn.Module:
-    """The configured network for data described by ``meta``; a combination the layers reject (e.g. a TCN
-    on images) is a :class:`ConfigError` naming the model and the reason."""
+def build_run_model(spec: RunSpec, meta: DatasetMeta, device: torch.device | None = None) -> torch.nn.Module:
+    """The run's network for data described by ``meta``; a combination the layers reject (e.g. a TCN on images)
+    is a :class:`ConfigError` naming the model and the reason."""
+    model_spec = spec.model
     try:
-        model = build_model(cfg, meta.data_dim, meta.in_channels, meta.num_classes)
+        model = build_model(model_spec, meta.data_dim, meta.in_channels, meta.num_classes)
     except ValueError as error:
-        raise ConfigError(f"net.type={cfg.net.type} with conv.type={cfg.conv.type} cannot be built for "
-                          f"{meta.name} {tuple(meta.input_shape)}: {error}") from None
+        raise ConfigError(f"net.type={model_spec.net.type} with conv.type={model_spec.conv.type} cannot be built "
+                          f"for {meta.name} {tuple(meta.input_shape)}: {error}") from None
     return model.to(device) if device is not None else model
 
 
@@ -89,6 +74,12 @@ def load_weights(model: torch.nn.Module, state_dict: dict, strict: bool, source:
         print(f"loaded {source} non-strictly: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
 
 
+def load_pretrained(model: torch.nn.Module, spec: RunSpec) -> None:
+    """``pretrained=True``: the weights of ``pretrained_params.filepath`` into ``model``."""
+    path = spec.runtime.pretrained
+    load_weights(model, load_checkpoint(path)["model"], spec.runtime.pretrained_strict, path)
+
+
 def describe_model(model: torch.nn.Module, depth: int) -> str:
     """Parameter counts per module down to ``depth`` (stands in for the original's torchinfo summary)."""
     lines = []
@@ -101,12 +92,6 @@ def describe_model(model: torch.nn.Module, depth: int) -> str:
 
 
 # --- fast paths (train.channels_last, train.compile) -------------------------------------------------
-# torch.compile specialises a function on the shapes it sees; with dynamic shapes a growing kernel is a new
-# value of a symbolic size, not a new graph. A guard that still fails (e.g. the spatial -> FFT switch of
-# use_fft=auto) recompiles; after this many recompiles of one function, dynamo runs it eagerly instead.
-COMPILE_RECOMPILE_LIMIT = 8
-
-
 def _to_channels_last(module, args):
     return (args[0].contiguous(memory_format=torch.channels_last),) + tuple(args[1:])
 
@@ -127,65 +112,41 @@ def compile_model(model: torch.nn.Module, backend: str) -> torch.nn.Module:
 
 
 # --- loss terms and loop -----------------------------------------------------------------------------
-def build_regularizers(cfg, meta: DatasetMeta) -> Regularizers:
+def build_regularizers(spec: RunSpec, meta: DatasetMeta) -> Regularizers:
     """The kernel-norm penalty (``train.weight_decay``) and the anti-aliasing penalty (``kernel.regularize``),
-    whose Nyquist budget defaults to the kernel grid of this config and data."""
+    whose Nyquist budget defaults to the kernel grid of this model and data."""
     anti_aliasing = None
-    if cfg.kernel.regularize:
-        p = cfg.kernel.regularize_params
-        resolution = int(p.res) if p.res else resolve_horizon(parse_horizon(cfg.conv.horizon, meta.data_dim), meta.length,
-                                                              meta.data_dim)
-        anti_aliasing = dict(resolution=resolution, factor=float(p.factor), target=p.target, fn=p.fn,
-                             method=p.method, gauss_stddevs=float(p.gauss_stddevs))
-    return Regularizers(kernel_norm=float(cfg.train.weight_decay), anti_aliasing=anti_aliasing)
+    aa = spec.loss.anti_aliasing
+    if aa is not None:
+        resolution = aa.res or resolve_horizon(parse_horizon(spec.model.conv.horizon, meta.data_dim), meta.length,
+                                               meta.data_dim)
+        anti_aliasing = dict(resolution=resolution, factor=aa.factor, target=aa.target, fn=aa.fn, method=aa.method,
+                             gauss_stddevs=aa.gauss_stddevs)
+    return Regularizers(kernel_norm=spec.loss.kernel_norm, anti_aliasing=anti_aliasing)
 
 
-def loop_settings(cfg, seed: int, progress: bool) -> LoopSettings:
-    train = cfg.train
-    return LoopSettings(
-        epochs=int(train.epochs), seed=seed, dropout_in=float(cfg.net.dropout_in), grad_clip=float(train.grad_clip),
-        mixed_precision=bool(train.mixed_precision), early_stop_patience=int(train.early_stop_patience),
-        limit_train_batches=int(train.limit_train_batches), limit_eval_batches=int(train.limit_eval_batches),
-        report_top5=bool(train.report_top5_acc), progress=progress, log_every=int(train.log_every),
-        plot_every=int(train.plot_every))
-
-
-def build_trainer(cfg: DictConfig, *, raw_model: torch.nn.Module, data, device: torch.device, dist: Dist, logger,
-                  checkpoint_dir: Path, seed: int, step_offset: int = 0,
-                  crossres: CrossResState | None = None, stop: StopRequest | None = None) -> Trainer:
+def build_trainer(spec: RunSpec, *, raw_model: torch.nn.Module, data: DataBundle, device: torch.device, dist: Dist,
+                  logger, checkpoint_dir: Path, step_offset: int = 0, crossres: CrossResState | None = None,
+                  stop: StopRequest | None = None) -> Trainer:
     """A Trainer for one training phase: the model (channels-last, wrapped in DDP under torchrun, compiled, as
-    configured), a fresh optimiser and schedule sized by the actual loader, the regularisers and the loop
-    settings, all from ``cfg``. Evaluation and checkpoints use ``raw_model``."""
-    if cfg.train.channels_last and data.meta.data_dim == 2:
+    configured), a fresh optimiser and schedule sized by the actual loader, the regularisers, all from ``spec``.
+    Evaluation and checkpoints use ``raw_model``."""
+    if spec.runtime.channels_last and data.meta.data_dim == 2:
         use_channels_last(raw_model)
     model = raw_model
     if dist.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
             raw_model, device_ids=[device.index] if device.type == "cuda" else None)
-    backend = parse_compile(cfg.train.compile)
-    if backend:
-        model = compile_model(model, backend)  # after DDP, as torch recommends; raw_model stays eager
-    optimizer = build_optimizer(raw_model, cfg.train)
+    if spec.runtime.compile:
+        model = compile_model(model, spec.runtime.compile)  # after DDP, as torch recommends; raw_model stays eager
+    optimizer = build_optimizer(raw_model, spec.optim)
     steps_per_epoch = len(data.train_loader)
-    if cfg.train.limit_train_batches >= 0:
-        steps_per_epoch = min(steps_per_epoch, int(cfg.train.limit_train_batches))
-    schedule = build_schedule(optimizer, cfg.train, steps_per_epoch)
+    if spec.loop.limit_train_batches >= 0:
+        steps_per_epoch = min(steps_per_epoch, spec.loop.limit_train_batches)
+    schedule = build_schedule(optimizer, spec.optim, spec.loop.epochs, steps_per_epoch)
     if dist.is_main:
         print(describe_optimizer(optimizer))
-    return Trainer(model=model, raw_model=raw_model, optimizer=optimizer, schedule=schedule, data=data,
-                   regularizers=build_regularizers(cfg, data.meta), settings=loop_settings(cfg, seed, dist.is_main),
-                   device=device, logger=logger, checkpoint_dir=checkpoint_dir,
-                   config=OmegaConf.to_container(cfg, resolve=True), is_main=dist.is_main, step_offset=step_offset,
-                   crossres=crossres, stop=stop)
-
-
-# --- checkpoints -------------------------------------------------------------------------------------
-def config_from_checkpoint(stored: dict, current: DictConfig, explicit: list[str]) -> DictConfig:
-    """The checkpoint's config, with the keys set explicitly on this command line (``explicit``, from
-    ``config.explicit_keys``) and the runtime keys taken from the current config."""
-    cfg = OmegaConf.merge(current, stored)
-    for key in list(RUNTIME_KEYS) + list(explicit):
-        value = OmegaConf.select(current, key)
-        if value is not None or OmegaConf.select(cfg, key) is not None:
-            OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
+    return Trainer(spec=spec, model=model, raw_model=raw_model, optimizer=optimizer, schedule=schedule, data=data,
+                   regularizers=build_regularizers(spec, data.meta), device=device, logger=logger,
+                   checkpoint_dir=checkpoint_dir, is_main=dist.is_main, step_offset=step_offset, crossres=crossres,
+                   stop=stop)

@@ -1,26 +1,29 @@
 """Checkpoints: atomic writes, safe loading, one clear error for unreadable files.
 
-A checkpoint is a dict with ``format`` (``CHECKPOINT_FORMAT``), ``model``, ``optimizer``, ``schedule``,
-``epoch`` (epochs completed), ``global_step``, ``best`` (best-epoch metrics), ``rng`` (torch / numpy /
-python / cuda states), ``config`` (the resolved config of the phase as a plain dict), ``data_state`` (pMNIST
-permutation, npCIFAR10 noise), ``wandb_id``, ``elapsed_s`` (training wall time so far) and, in checkpoints of
-``run_crossres.py``, ``crossres`` (a :class:`CrossResState`).
+A checkpoint is a dict with ``format`` (``CHECKPOINT_FORMAT``), ``model``, ``model_spec`` (the
+:class:`models.ModelSpec` the weights belong to, as a dict: the model is rebuilt from it), ``optimizer``,
+``schedule``, ``epoch`` (epochs completed), ``global_step``, ``best`` (best-epoch metrics), ``config`` (the
+resolved config of the run as a plain dict), ``data_state`` (pMNIST permutation, npCIFAR10 noise),
+``wandb_id``, ``elapsed_s`` (training wall time so far) and, in checkpoints of ``run_crossres.py``,
+``crossres`` (a :class:`CrossResState`; its phase turns the run's config into the phase's).
+
+Checkpoints of the earlier format (``LEGACY_FORMAT``) load too: they have no ``model_spec`` (the model is
+read from ``config``), and in cross-resolution checkpoints ``config`` is already the phase's config.
 """
 from __future__ import annotations
 
 import glob
-import os
-import random
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-CHECKPOINT_FORMAT = "flexconv-checkpoint-v1"
+from datasets.paths import atomic_write
+
+CHECKPOINT_FORMAT = "flexconv-checkpoint-v2"
+LEGACY_FORMAT = "flexconv-checkpoint-v1"
 
 
 class CheckpointError(RuntimeError):
@@ -51,26 +54,15 @@ class CrossResState:
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    """Write ``state`` to ``path`` atomically: a temp file in the same directory, then ``os.replace``.
-
-    A run killed while saving leaves the previous checkpoint intact.
-    """
+    """Write ``state`` to ``path`` atomically (``datasets.paths.atomic_write``): a run killed while saving
+    leaves the previous checkpoint intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Temp files of this checkpoint left by a process killed while writing it (only one process writes a
     # given checkpoint, so none of them is still being written).
-    for stale in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        torch.save({**state, "format": CHECKPOINT_FORMAT}, handle)
 
 
 # torch's weights-only unpickler names what it refused, e.g. "Unsupported global: GLOBAL builtins.exec".
@@ -99,7 +91,7 @@ def load_checkpoint(path: str | Path) -> dict:
                                   f"plain values") from None
         raise CheckpointError(f"checkpoint {str(path)!r} could not be read: corrupt, truncated or not a PyTorch "
                               f"checkpoint ({type(error).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in (CHECKPOINT_FORMAT, LEGACY_FORMAT):
         raise CheckpointError(f"{str(path)!r} is not a checkpoint of this project (expected format "
                               f"{CHECKPOINT_FORMAT!r}); a bare state dict can be loaded with "
                               f"model.load_state_dict(torch.load(path))")
@@ -133,23 +125,3 @@ def state_dict_mismatch(model_state: dict, stored: dict, *, strict: bool = True,
         if unexpected:
             parts.append(f"{len(unexpected)} in the checkpoint but not in the model: {_listed(unexpected, limit)}")
     return "; ".join(parts)
-
-
-def rng_state() -> dict:
-    """All RNG states, in types ``torch.load(weights_only=True)`` accepts (no numpy arrays)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import re
 import sys
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ from torch import nn
 from ckconv import CKConv, FlexConv, SRFConv
 from ckconv.nn.grids import cartesian_points, coordinates
 from ckconv.nn.mask import gaussian_mask
+from datasets.paths import atomic_write
 
 KERNELS = "kernels.png"
 MASKS = "masks.png"
@@ -211,14 +211,9 @@ def _colorbar_beside(fig: Figure, image, axes, label: str) -> None:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Write the PNG through a temporary file, so a reader (W&B, a viewer) never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the PNG atomically, so a reader (W&B, a viewer) never sees half of it."""
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png")
     return path
 
 

@@ -21,7 +21,11 @@ import os
 import warnings
 from pathlib import Path
 
-from config.choices import WANDB_MODES
+from datasets.paths import atomic_write
+
+from .specs import WandbSpec
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")  # the allowed values of ``wandb.mode``
 
 # Seconds wandb.init may wait for the W&B server before the run goes on offline (see the module docstring).
 WANDB_INIT_TIMEOUT_S = 15
@@ -40,9 +44,8 @@ def _jsonable(value):
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as handle:
+        handle.write(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
 def has_wandb_credentials() -> bool:
@@ -104,7 +107,7 @@ def _warn(message: str) -> None:
 class RunLogger:
     """Writes metrics and the summary locally and to W&B. Only rank 0 creates one with ``enabled=True``."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool = True, wandb_cfg=None, debug: bool = False,
+    def __init__(self, run_dir: Path, *, enabled: bool = True, wandb: WandbSpec | None = None,
                  config: dict | None = None, resume_id: str | None = None, name: str | None = None):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
@@ -120,17 +123,17 @@ class RunLogger:
                 self.summary = json.loads(self.summary_path.read_text())
             except json.JSONDecodeError:
                 self.summary = {}
-        if wandb_cfg is not None:
-            self._init_wandb(wandb_cfg, debug, config, resume_id, name)
+        if wandb is not None:
+            self._init_wandb(wandb, config, resume_id, name)
 
-    def _init_wandb(self, wandb_cfg, debug, config, resume_id, name) -> None:
-        mode = resolve_wandb_mode(wandb_cfg.mode, debug)
+    def _init_wandb(self, spec: WandbSpec, config, resume_id, name) -> None:
+        mode = resolve_wandb_mode(spec.mode, spec.debug)
         if mode == "disabled":
             return
-        wandb_dir = Path(wandb_cfg.dir) if wandb_cfg.dir else self.run_dir
+        wandb_dir = Path(spec.dir) if spec.dir else self.run_dir
         if not wandb_dir.is_absolute():
             wandb_dir = self.run_dir / wandb_dir
-        start = dict(project=wandb_cfg.project, entity=wandb_cfg.entity or None, dir=str(wandb_dir), config=config,
+        start = dict(project=spec.project, entity=spec.entity or None, dir=str(wandb_dir), config=config,
                      id=resume_id, resume="allow" if resume_id else None, name=name)
         try:
             self.wandb_run = _start_wandb(mode, **start)
@@ -152,13 +155,18 @@ class RunLogger:
     def wandb_id(self) -> str | None:
         return self.wandb_run.id if self.wandb_run is not None else None
 
-    def truncate_metrics(self, epochs_completed: int) -> None:
-        """Drop metric lines of epochs after ``epochs_completed`` (a resumed run redoes them)."""
+    def truncate_metrics(self, epochs_completed: int, phase: str | None = None) -> None:
+        """Drop metric lines of epochs after ``epochs_completed`` (a resumed run redoes them); with ``phase``,
+        only that phase's lines (a cross-resolution run's other phase keeps its own)."""
         if not self.enabled or not self.metrics_path.exists():
             return
-        kept = [line for line in self.metrics_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= epochs_completed]
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        kept = []
+        for line in self.metrics_path.read_text().splitlines():
+            record = json.loads(line) if line.strip() else None
+            if record is not None and (record.get("phase") != phase or record.get("epoch", 0) <= epochs_completed):
+                kept.append(line)
+        with atomic_write(self.metrics_path, "w") as handle:
+            handle.write("".join(line + "\n" for line in kept))
 
     def log_epoch(self, metrics: dict, step: int) -> None:
         if not self.enabled:
@@ -166,6 +174,10 @@ class RunLogger:
         with self.metrics_path.open("a") as handle:
             handle.write(json.dumps(_jsonable(metrics), sort_keys=True) + "\n")
         self._wandb_call("log", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, step=step)
+
+    def log_step(self, values: dict, step: int) -> None:
+        """Step-wise W&B values outside the epoch lines (metrics.jsonl stays one line per epoch)."""
+        self._wandb_call("log", values, step=step)
 
     def log_images(self, images: dict[str, Path], step: int | None = None) -> None:
         """Log PNG files to W&B as ``wandb.Image`` under the given keys (e.g. ``figures/kernels``).
@@ -215,3 +227,28 @@ class RunLogger:
             except Exception:
                 pass
             self.wandb_run = None
+
+
+class PhaseLogger:
+    """A run's :class:`RunLogger` as seen by one phase of a cross-resolution run: metric lines get ``phase`` and
+    the global W&B step, summary keys get the phase as prefix (``source_best_val_accuracy``, ...)."""
+
+    def __init__(self, base: RunLogger, phase: str):
+        self.base, self.phase = base, phase
+
+    @property
+    def wandb_id(self):
+        return self.base.wandb_id
+
+    def log_epoch(self, metrics: dict, step: int) -> None:
+        self.base.log_epoch({"phase": self.phase, "step": step, **metrics}, step=step)
+
+    def log_images(self, images: dict[str, Path], step: int | None = None) -> None:
+        self.base.log_images(images, step=step)
+
+    def update_summary(self, **values) -> None:
+        self.base.update_summary(**{f"{self.phase}_{key}": value for key, value in values.items()})
+
+    def truncate_metrics(self, epochs_completed: int) -> None:
+        """Drop this phase's lines after ``epochs_completed`` (they are redone); other phases' lines stay."""
+        self.base.truncate_metrics(epochs_completed, phase=self.phase)

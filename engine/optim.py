@@ -1,4 +1,4 @@
-"""Optimiser with tag-based parameter groups, and learning-rate schedules .
+"""Optimiser with tag-based parameter groups, and learning-rate schedules.
 
 Groups come from the layers' own tags (``ckconv.nn.group_parameters_by_tag``): FlexConv mask parameters
 get ``train.mask_params_lr_factor * lr`` and learnable SIREN omega_0's ``train.omega_0_lr_factor * lr``.
@@ -13,34 +13,25 @@ import torch
 from torch.optim import lr_scheduler
 
 from ckconv.nn import group_parameters_by_tag
-from config.choices import OPTIMIZERS, SCHEDULERS, parse_scheduler
+
+from .specs import OptimSpec
 
 COSINE_ETA_MIN = 1e-6  # the original's eta_min, applied to every group
 
+# train.optimizer: name -> torch class (the keys are the allowed values).
+OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD,
+              "RMSprop": torch.optim.RMSprop}
 
-def build_optimizer(model: torch.nn.Module, train_cfg) -> torch.optim.Optimizer:
+
+def build_optimizer(model: torch.nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
     groups = group_parameters_by_tag(model)
-    factors = {"default": 1.0, "mask": float(train_cfg.mask_params_lr_factor),
-               "omega_0": float(train_cfg.omega_0_lr_factor)}
-    lr = float(train_cfg.lr)
-    param_groups = [{"params": params, "lr": lr * factors.get(tag, 1.0), "name": tag}
+    factors = {"default": 1.0, "mask": spec.mask_params_lr_factor, "omega_0": spec.omega_0_lr_factor}
+    param_groups = [{"params": params, "lr": spec.lr * factors.get(tag, 1.0), "name": tag}
                     for tag, params in groups.items() if params]
-    name = train_cfg.optimizer
-    params = train_cfg.optimizer_params
-    weight_decay = float(params.get("weight_decay", 0.0) or 0.0)
-    if name == "Adam":
-        return torch.optim.Adam(param_groups, lr=lr, weight_decay=weight_decay)
-    if name == "AdamW":
-        return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay)
-    if name == "SGD":
-        momentum = float(params.momentum)
-        if momentum < 0:
-            raise ValueError(f"train.optimizer=SGD needs train.optimizer_params.momentum >= 0, got {momentum}")
-        return torch.optim.SGD(param_groups, lr=lr, momentum=momentum, nesterov=bool(params.nesterov),
-                               weight_decay=weight_decay)
-    if name == "RMSprop":
-        return torch.optim.RMSprop(param_groups, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"train.optimizer={name!r} is not valid; allowed: {', '.join(OPTIMIZERS)}")
+    if spec.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={spec.optimizer!r} is not valid; allowed: {', '.join(OPTIMIZERS)}")
+    extra = {"momentum": spec.momentum, "nesterov": spec.nesterov} if spec.optimizer == "SGD" else {}
+    return OPTIMIZERS[spec.optimizer](param_groups, lr=spec.lr, weight_decay=spec.weight_decay, **extra)
 
 
 def describe_optimizer(optimizer: torch.optim.Optimizer) -> str:
@@ -120,49 +111,59 @@ def warmup_cosine_factors(optimizer: torch.optim.Optimizer, warmup_steps: int, t
     return [factor_fn(group["lr"]) for group in optimizer.param_groups]
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, train_cfg, steps_per_epoch: int) -> Schedule:
-    """Schedules, with the length taken from the actual loader (no hard-coded dataset sizes).
+def _cosine(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
+    return Schedule(per_step=lr_scheduler.LambdaLR(optimizer, warmup_cosine_factors(optimizer, warmup_steps,
+                                                                                    total_steps)))
 
-    Warm-up (``scheduler_params.warmup_epochs > 0``, ``W`` = that many epochs of iterations) is linear per
-    iteration: step ``t`` uses ``lr * t / W``. Cosine then anneals per iteration to 1e-6 over the remaining
-    iterations (see :func:`warmup_cosine_factors`). A run shorter than its warm-up simply ends inside it.
-    The other schedules step per epoch (or on the validation accuracy) after the warm-up.
-    """
-    name = parse_scheduler(train_cfg.scheduler)
-    if name not in SCHEDULERS:
-        raise ValueError(f"train.scheduler={name!r} is not valid; allowed: {', '.join(SCHEDULERS)}")
-    params = train_cfg.scheduler_params
-    epochs = int(train_cfg.epochs)
-    total_steps = max(1, epochs * steps_per_epoch)
-    warmup_epochs = float(params.warmup_epochs) if params.warmup_epochs is not None else -1
-    warmup_steps = int(round(max(0.0, warmup_epochs) * steps_per_epoch))
-    if name == "cosine":
-        return Schedule(per_step=lr_scheduler.LambdaLR(
-            optimizer, warmup_cosine_factors(optimizer, warmup_steps, total_steps)))
-    # Before a per-epoch schedule the warm-up is a LinearLR: it multiplies the current lr (chainable), so it
-    # composes with decays that fall inside the warm-up. Step t uses lr * t / W as above (W = 1: no warm-up).
-    warmup = (lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0,
-                                    total_iters=warmup_steps - 1) if warmup_steps > 1 else None)
-    schedule = Schedule(per_step=warmup)
-    decay_factor = float(params.decay_factor)
-    if name in ("multistep", "plateau", "exponential") and decay_factor <= 0:
-        raise ValueError(f"train.scheduler={name} needs train.scheduler_params.decay_factor > 0, got {decay_factor}")
-    if name == "multistep":
-        milestones = params.decay_steps
-        milestones = [int(milestones)] if isinstance(milestones, (int, float)) else [int(m) for m in milestones]
-        if any(m <= 0 for m in milestones):
-            raise ValueError(f"train.scheduler=multistep needs positive train.scheduler_params.decay_steps "
-                             f"(epochs), got {list(milestones)}")
-        schedule.per_epoch = lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=1.0 / decay_factor)
-        schedule.per_step_until = warmup_steps
-    elif name == "exponential":
-        # The original passes decay_factor itself as gamma (not its inverse).
-        schedule.per_epoch = lr_scheduler.ExponentialLR(optimizer, gamma=decay_factor)
-        schedule.per_step_until = warmup_steps
-    elif name == "plateau":
-        patience = int(params.patience)
-        if patience < 0:
-            raise ValueError(f"train.scheduler=plateau needs train.scheduler_params.patience >= 0, got {patience}")
-        schedule.plateau = lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1.0 / decay_factor,
-                                                          patience=patience)
+
+def _warmup(optimizer, warmup_steps: int) -> Schedule:
+    """Before a per-epoch schedule the warm-up is a LinearLR: it multiplies the current lr (chainable), so it
+    composes with decays that fall inside the warm-up. Step t uses lr * t / W (W <= 1: no warm-up)."""
+    return Schedule(per_step=lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0,
+                                                   total_iters=warmup_steps - 1) if warmup_steps > 1 else None,
+                    per_step_until=warmup_steps)
+
+
+def _constant(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
+    return _warmup(optimizer, warmup_steps)
+
+
+def _multistep(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
+    schedule = _warmup(optimizer, warmup_steps)
+    schedule.per_epoch = lr_scheduler.MultiStepLR(optimizer, milestones=list(spec.decay_steps),
+                                                  gamma=1.0 / spec.decay_factor)
     return schedule
+
+
+def _exponential(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
+    schedule = _warmup(optimizer, warmup_steps)
+    # The original passes decay_factor itself as gamma (not its inverse).
+    schedule.per_epoch = lr_scheduler.ExponentialLR(optimizer, gamma=spec.decay_factor)
+    return schedule
+
+
+def _plateau(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
+    schedule = _warmup(optimizer, warmup_steps)
+    schedule.plateau = lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1.0 / spec.decay_factor,
+                                                      patience=spec.patience)
+    return schedule
+
+
+# train.scheduler: name -> builder (the keys are the allowed values; "" and "None" are read as "none").
+SCHEDULERS = {"none": _constant, "cosine": _cosine, "multistep": _multistep, "plateau": _plateau,
+              "exponential": _exponential}
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, spec: OptimSpec, epochs: int, steps_per_epoch: int) -> Schedule:
+    """Schedules of ``epochs`` epochs, with the length taken from the actual loader (no hard-coded dataset sizes).
+
+    Warm-up (``warmup_epochs > 0``, ``W`` = that many epochs of iterations) is linear per iteration: step ``t``
+    uses ``lr * t / W``. Cosine then anneals per iteration to 1e-6 over the remaining iterations (see
+    :func:`warmup_cosine_factors`). A run shorter than its warm-up simply ends inside it. The other schedules
+    step per epoch (or on the validation accuracy) after the warm-up.
+    """
+    if spec.scheduler not in SCHEDULERS:
+        raise ValueError(f"scheduler={spec.scheduler!r} is not valid; allowed: {', '.join(SCHEDULERS)}")
+    total_steps = max(1, epochs * steps_per_epoch)
+    warmup_steps = int(round(max(0.0, float(spec.warmup_epochs)) * steps_per_epoch))
+    return SCHEDULERS[spec.scheduler](optimizer, spec, warmup_steps, total_steps)

@@ -39,29 +39,30 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from ckconv import CKConv, FlexConv
-from config import validate_config
 from datasets import DatasetMeta
 from models import count_parameters, kernel_sizes
 
-from .build import build_data_from_cfg, build_model_from_cfg, build_regularizers, input_meta, load_weights
-from .checkpoint import load_checkpoint
+from .build import build_regularizers, build_run_data, input_meta, load_pretrained
+from .lifecycle import Run, SpecSource, start_run
 from .logger import write_json
-from .runtime import Dist, resolve_device, seed_everything
+from .runtime import Dist
+from .specs import RunSpec
 from .trainer import Regularizers, autocast_context, training_loss
 
 TABLE_ROWS = 30
+PROFILE_MODES = ("bench", "profile")        # the allowed values of ``profile.mode``
+PROFILE_DATA_MODES = ("fake", "dataset")    # ... and of ``profile.data_mode``
 
 
 # --- inputs ---------------------------------------------------------------------------------------------
-def profiled_meta(cfg) -> DatasetMeta:
+def profiled_meta(spec: RunSpec) -> DatasetMeta:
     """Shape of one sample: the dataset's (resized as training resizes it), or ``profile.data_shape``."""
-    meta = input_meta(cfg)
-    size = int(cfg.profile.data_shape)
+    meta = input_meta(spec)
+    size = spec.profile.data_shape
     if size and meta.data_dim == 2:
-        return input_meta(cfg, resolution=size)
+        return input_meta(spec, resolution=size)
     if size:  # sequences: data_shape is the sequence length
         return DatasetMeta(meta.name, 1, meta.in_channels, meta.num_classes, (meta.in_channels, size))
     return meta
@@ -74,9 +75,9 @@ def synthetic_batch(meta: DatasetMeta, batch_size: int, seed: int, device) -> tu
     return inputs.to(device), labels.to(device)
 
 
-def dataset_batches(cfg, device, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def dataset_batches(spec: RunSpec, device, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``profile.data_mode=dataset``: up to ``count`` batches of the training loader (needs the files)."""
-    data = build_data_from_cfg(cfg, device, Dist())
+    data = build_run_data(spec, device, Dist())
     batches = []
     for inputs, labels in data.train_loader:
         batches.append((inputs.to(device), labels.to(device)))
@@ -86,16 +87,15 @@ def dataset_batches(cfg, device, count: int) -> list[tuple[torch.Tensor, torch.T
 
 
 # --- model -----------------------------------------------------------------------------------------------
-def build_profiled_model(cfg, meta: DatasetMeta, device, first_batch: torch.Tensor) -> torch.nn.Module:
-    model = build_model_from_cfg(cfg, meta, device)
-    if cfg.pretrained:
-        path = cfg.pretrained_params.filepath
-        load_weights(model, load_checkpoint(path)["model"], bool(cfg.pretrained_strict), path)
+def build_profiled_model(spec: RunSpec, run: Run, meta: DatasetMeta, first_batch: torch.Tensor) -> torch.nn.Module:
+    model = run.model(spec, meta, what="profiling")
+    if spec.runtime.pretrained:
+        load_pretrained(model, spec)
     # One forward resolves "same"/"full" horizons (the grid is only known from an input).
     model.eval()
     with torch.no_grad():
         model(first_batch)
-    if cfg.profile.grow_masks:
+    if spec.profile.grow_masks:
         grown = 0
         for module in model.modules():
             if isinstance(module, FlexConv) and module.mask_params is not None:
@@ -128,11 +128,11 @@ def time_calls(fn: Callable[[int], None], n: int, warmup: int, device: torch.dev
 class Steps:
     """The measured operations, each taking a batch index (``i``-th batch of the input list)."""
 
-    def __init__(self, cfg, model, meta, batches, device):
+    def __init__(self, spec: RunSpec, model, meta, batches, device):
         self.model, self.batches, self.device = model, batches, device
-        self.dropout_in = float(cfg.net.dropout_in)
-        self.mixed_precision = bool(cfg.train.mixed_precision)
-        self.regularizers = build_regularizers(cfg, meta)
+        self.dropout_in = spec.loop.dropout_in
+        self.mixed_precision = spec.runtime.mixed_precision
+        self.regularizers = build_regularizers(spec, meta)
 
     def _batch(self, i: int):
         return self.batches[i % len(self.batches)]
@@ -271,31 +271,33 @@ def run_torch_profiler(steps: Steps, n: int, warmup: int, device: torch.device, 
 
 
 # --- entry point ---------------------------------------------------------------------------------------------
-def run(cfg: DictConfig, run_dir: Path) -> dict:
+def run(source: SpecSource, run_dir: Path) -> dict:
     """Build, time (and profile) the configured model; write ``profile.json`` into ``run_dir``."""
-    validate_config(cfg, entry="run_profiler")
-    device = resolve_device(cfg.device)
-    seed_everything(int(cfg.seed) if int(cfg.seed) >= 0 else 0, bool(cfg.deterministic))
-    prof = cfg.profile
-    n, warmup, batch_size = int(prof.n_batches), int(prof.warmup_batches), int(cfg.train.batch_size)
-    meta = profiled_meta(cfg)
+    spec = source.spec
+    with start_run(spec, run_dir, signals=False) as run_:
+        return profile_model(spec, run_)
+
+
+def profile_model(spec: RunSpec, run: Run) -> dict:
+    device, prof = run.device, spec.profile
+    spec = run.seed(spec, stored_seed=max(spec.runtime.seed, 0))  # timings need no drawn seed
+    n, warmup, batch_size = prof.n_batches, prof.warmup_batches, spec.data.batch_size
+    meta = profiled_meta(spec)
     if prof.data_mode == "dataset":
-        batches = dataset_batches(cfg, device, n + warmup)
+        batches = dataset_batches(spec, device, n + warmup)
         meta = DatasetMeta(meta.name, meta.data_dim, meta.in_channels, meta.num_classes,
                            tuple(batches[0][0].shape[1:]))
         batch_size = int(batches[0][0].shape[0])
     else:
-        batches = [synthetic_batch(meta, batch_size, int(cfg.seed), device)]
-    model = build_profiled_model(cfg, meta, device, batches[0][0])
+        batches = [synthetic_batch(meta, batch_size, spec.runtime.seed, device)]
+    model = build_profiled_model(spec, run, meta, batches[0][0])
     no_params = count_parameters(model)
     sizes = {name: list(s) if s is not None else None for name, s in kernel_sizes(model).items()}
-    print(f"profiling {cfg.net.type} / {cfg.conv.type} for {meta.name}: input [{batch_size}, "
-          f"{', '.join(map(str, meta.input_shape))}], {no_params:,} parameters, device {device}, "
-          f"{n} batches after {warmup} warm-up")
+    print(f"input [{batch_size}, {', '.join(map(str, meta.input_shape))}], {n} batches after {warmup} warm-up")
     if sizes:
         print("kernel sizes: " + ", ".join(f"{name} {'x'.join(map(str, s)) if s else '?'}" for name, s in sizes.items()))
 
-    steps = Steps(cfg, model, meta, batches, device)
+    steps = Steps(spec, model, meta, batches, device)
     results = bench(steps, n, warmup, batch_size, device)
     rss = cpu_peak_rss_mb()
     if device.type == "cuda":
@@ -310,20 +312,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch_version": torch.__version__, "threads": torch.get_num_threads(),
         "dataset": meta.name, "data_mode": prof.data_mode, "input_shape": [batch_size, *meta.input_shape],
-        "batch_size": batch_size, "net_type": cfg.net.type, "conv_type": cfg.conv.type,
-        "grow_masks": bool(prof.grow_masks), "pretrained": bool(cfg.pretrained),
-        "mixed_precision": bool(cfg.train.mixed_precision), "n_batches": n, "warmup_batches": warmup,
+        "batch_size": batch_size, "net_type": spec.model.net.type, "conv_type": spec.model.conv.type,
+        "grow_masks": prof.grow_masks, "pretrained": spec.runtime.pretrained is not None,
+        "mixed_precision": spec.runtime.mixed_precision, "n_batches": n, "warmup_batches": warmup,
         "forward_ms": results["train"]["forward_ms"], "forward_backward_ms": results["train"]["forward_backward_ms"],
         "samples_per_s": results["train"]["samples_per_s"], "peak_memory_mb": peak, "peak_memory_kind": peak_kind,
         "kernel_sizes": sizes, "train": results["train"], "eval": results["eval"],
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": dict(spec.config),
     }
     if prof.mode == "profile":
-        out_dir = Path(prof.directory) if prof.directory else run_dir
+        out_dir = Path(prof.directory) if prof.directory else run.run_dir
         report["profile_files"] = run_torch_profiler(steps, n, warmup, device, out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "profile.json", report)
-    print(f"wrote {run_dir / 'profile.json'}")
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run.run_dir / "profile.json", report)
+    print(f"wrote {run.run_dir / 'profile.json'}")
     return report
 
 

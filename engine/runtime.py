@@ -11,8 +11,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from config import ConfigError
-from config.choices import DEVICES, format_allowed
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")  # the allowed values of ``device`` (N = a GPU index)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", str(device))
     if not match:
-        raise ConfigError(f"device={device!r} is invalid: allowed values are {format_allowed(DEVICES)}")
+        raise ConfigError(f"device={device!r} is invalid: allowed values are {', '.join(DEVICES)}")
     if not torch.cuda.is_available():
         raise ConfigError(
             f"device={device} was requested but CUDA is not available on this machine "
@@ -109,13 +110,3 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         # Kernel sizes change during FlexConv training, so cuDNN autotuning would re-run for every new
         # shape; it is left off.
         torch.backends.cudnn.benchmark = False
-
-
-def hydra_outputs_of_this_rank(argv: list[str]) -> list[str]:
-    """Under torchrun every process runs Hydra, which creates a run directory (a second, empty one when
-    the clock ticks between the processes' starts) and writes .hydra/ there. Only rank 0 does; the other
-    ranks write nothing and take rank 0's run directory from the engine (engine.experiment.run)."""
-    if int(os.environ.get("RANK", "0")) == 0:
-        return argv
-    return [*argv, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-            "hydra/hydra_logging=disabled"]

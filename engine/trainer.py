@@ -27,10 +27,11 @@ from ckconv import FlexConv
 from ckconv.nn import anti_aliasing_penalty, kernel_norm_penalty
 from models import kernel_sizes
 
-from .checkpoint import CheckpointError, CrossResState, rng_state, save_checkpoint, state_dict_mismatch
+from .checkpoint import CheckpointError, CrossResState, save_checkpoint, state_dict_mismatch
 from .optim import Schedule
 from .preemption import StopRequest
 from .runtime import broadcast_from_main, on_terminal
+from .specs import LoopSpec, RunSpec
 
 
 # Live tqdm bars only on a terminal, decided once per process. Redirected (SLURM, CI, `> log 2>&1`) the
@@ -78,22 +79,6 @@ class BestState:
     def improved_by(self, accuracy: float, loss: float) -> bool:
         # The original's rule: higher accuracy, or equal accuracy with a loss that is not worse.
         return accuracy > self.val_accuracy or (accuracy == self.val_accuracy and loss <= self.val_loss)
-
-
-@dataclass
-class LoopSettings:
-    epochs: int
-    seed: int
-    dropout_in: float = 0.0
-    grad_clip: float = 0.0
-    mixed_precision: bool = False
-    early_stop_patience: int = 100
-    limit_train_batches: int = -1
-    limit_eval_batches: int = -1
-    report_top5: bool = False
-    progress: bool = True
-    log_every: int = 50  # training steps between reads of the loss from the device (and NaN / stop checks)
-    plot_every: int = 0  # epochs between figure drawings (0: only the end of the run draws them)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype:
@@ -155,12 +140,13 @@ def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, 
     return loss + extra, outputs, aa
 
 
-def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, settings: LoopSettings,
-                    device: torch.device, epoch: int, global_step: int, raw_model=None,
-                    stop: StopRequest | None = None, scaler=None) -> tuple[dict | None, int, bool]:
+def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, loop: LoopSpec,
+                    device: torch.device, epoch: int, global_step: int, *, mixed_precision: bool = False,
+                    grad_clip: float = 0.0, progress: bool = False, raw_model=None, stop: StopRequest | None = None,
+                    scaler=None) -> tuple[dict | None, int, bool]:
     """One pass over the training loader; returns (metrics, global_step, stopped).
 
-    Losses and accuracies accumulate on the device and are read every ``settings.log_every`` steps and at
+    Losses and accuracies accumulate on the device and are read every ``loop.log_every`` steps and at
     the end of the epoch, so a step does not wait for the device. At those reads a non-finite loss stops
     the run (on every rank, naming the step where it first happened) and a stop request (a signal, on any
     rank) ends the epoch; without DDP a stop request is seen after the very step it arrived in.
@@ -172,20 +158,20 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
     first_bad = torch.zeros((), dtype=torch.long, device=device)  # step of the first non-finite loss (0: none)
     bad_loss = torch.zeros((), device=device)
     count = 0
-    n_steps = _n_batches(loader, settings.limit_train_batches)
+    n_steps = _n_batches(loader, loop.limit_train_batches)
     distributed = dist.is_available() and dist.is_initialized()
-    bar = tqdm(_limited(loader, settings.limit_train_batches), total=n_steps,
-               desc=f"epoch {epoch + 1}/{settings.epochs} train", leave=False,
-               disable=not (settings.progress and LIVE_BARS), dynamic_ncols=True)
+    bar = tqdm(_limited(loader, loop.limit_train_batches), total=n_steps,
+               desc=f"epoch {epoch + 1}/{loop.epochs} train", leave=False,
+               disable=not (progress and LIVE_BARS), dynamic_ncols=True)
     for step_in_epoch, (inputs, labels) in enumerate(bar, start=1):
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         loss, outputs, aa = training_loss(model, raw_model, inputs, labels, regularizers, device,
-                                          mixed_precision=settings.mixed_precision, dropout_in=settings.dropout_in)
+                                          mixed_precision=mixed_precision, dropout_in=loop.dropout_in)
         newly_bad = (first_bad == 0) & ~torch.isfinite(loss.detach())
         first_bad = torch.where(newly_bad, step_in_epoch, first_bad)
         bad_loss = torch.where(newly_bad, loss.detach().float(), bad_loss)
-        _backward_and_step(loss, model, optimizer, settings.grad_clip, scaler)
+        _backward_and_step(loss, model, optimizer, grad_clip, scaler)
         global_step += 1
         schedule.step_iteration(global_step)
         batch = labels.shape[0]
@@ -193,7 +179,7 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
                              torch.as_tensor(aa, dtype=torch.float64, device=device) * batch])
         count += batch
         local_stop = stop is not None and stop.requested
-        if step_in_epoch % settings.log_every and step_in_epoch != n_steps and (distributed or not local_stop):
+        if step_in_epoch % loop.log_every and step_in_epoch != n_steps and (distributed or not local_stop):
             continue
         # A read of the device: the only one of these steps.
         _raise_if_not_finite(first_bad, bad_loss, epoch, global_step - step_in_epoch, step_in_epoch)
@@ -291,6 +277,20 @@ def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, to
     return result
 
 
+def evaluate_with(spec: RunSpec, model, loader, device: torch.device, *, progress: bool = False,
+                  desc: str = "eval") -> dict:
+    """:func:`evaluate` with the run's settings (batch limit, top-5, mixed precision): how every evaluation of a
+    run - validation, test, checkpoint evaluation, out of the box, other resolutions - computes."""
+    return evaluate(model, loader, device, limit_batches=spec.loop.limit_eval_batches, top5=spec.loop.report_top5,
+                    mixed_precision=spec.runtime.mixed_precision, progress=progress, desc=desc)
+
+
+def result_fields(test: dict, prefix: str = "test_") -> dict:
+    """An evaluation's accuracy, loss and (where reported) top-5 accuracy under summary names:
+    ``{prefix}accuracy``, ``{prefix}loss``, ``{prefix}accuracy_top5``."""
+    return {f"{prefix}{key}": value for key, value in test.items()}
+
+
 def sync_buffers(model: torch.nn.Module) -> None:
     """Rank 0's buffers (BatchNorm running statistics) on every rank, before a sharded evaluation. DDP
     broadcasts them at the start of each training forward, so after the last step every rank holds the
@@ -376,29 +376,29 @@ def draw_figures(model, run_dir: Path, logger, meta, step: int | None = None) ->
     if not metrics.exists() and (run_dir.parent / "metrics.jsonl").exists():
         metrics = run_dir.parent / "metrics.jsonl"  # a cross-resolution phase directory
     paths = write_run_figures(model, run_dir / "figures", metrics, input_shape=tuple(meta.input_shape))
-    log_images = getattr(logger, "log_images", None) or getattr(getattr(logger, "base", None), "log_images", None)
-    if paths and log_images is not None:
-        log_images({f"figures/{path.stem}": path for path in paths}, step=step)
+    if paths:
+        logger.log_images({f"figures/{path.stem}": path for path in paths}, step=step)
     return paths
 
 
 class Trainer:
-    """Runs the epochs of one training phase and keeps its checkpoints and logs up to date."""
+    """Runs the epochs of one training phase and keeps its checkpoints and logs up to date. The loop settings,
+    precision, gradient clipping and seed come from ``spec``; checkpoints store its config and model spec."""
 
-    def __init__(self, *, model, raw_model, optimizer, schedule: Schedule, data, regularizers: Regularizers,
-                 settings: LoopSettings, device: torch.device, logger, checkpoint_dir: Path, config: dict,
-                 is_main: bool = True, step_offset: int = 0, crossres: CrossResState | None = None,
-                 stop: StopRequest | None = None):
+    def __init__(self, *, spec: RunSpec, model, raw_model, optimizer, schedule: Schedule, data,
+                 regularizers: Regularizers, device: torch.device, logger, checkpoint_dir: Path, is_main: bool = True,
+                 step_offset: int = 0, crossres: CrossResState | None = None, stop: StopRequest | None = None):
+        self.spec, self.loop = spec, spec.loop
         self.model, self.raw_model = model, raw_model
         self.optimizer, self.schedule = optimizer, schedule
-        self.data, self.regularizers, self.settings = data, regularizers, settings
+        self.data, self.regularizers = data, regularizers
         self.device, self.logger = device, logger
         self.checkpoint_dir = Path(checkpoint_dir)
-        self.config, self.is_main = config, is_main
+        self.is_main = is_main
         self.step_offset = step_offset  # W&B step of epoch 0 (cross-resolution phases continue the steps)
         self.crossres = crossres
         self.stop = stop  # set by SIGTERM / SIGUSR1 / SIGUSR2 (engine.preemption)
-        self.scaler = grad_scaler(device, settings.mixed_precision)  # float16 mixed precision only
+        self.scaler = grad_scaler(device, spec.runtime.mixed_precision)  # float16 mixed precision only
         self.best = BestState()
         self.epoch = 0
         self.global_step = 0
@@ -409,7 +409,7 @@ class Trainer:
         return {
             "model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
-            "best": vars(self.best).copy(), "rng": rng_state(), "config": self.config,
+            "best": vars(self.best).copy(), "config": dict(self.spec.config), "model_spec": self.spec.model.to_dict(),
             "data_state": dict(self.data.state), "wandb_id": self.logger.wandb_id,
             "elapsed_s": self.elapsed_s,
             **({"crossres": asdict(self.crossres)} if self.crossres is not None else {}),
@@ -443,24 +443,23 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------------
     def fit(self) -> str:
-        """Train until ``settings.epochs``, early stopping or a stop request; returns the stop reason:
+        """Train until ``loop.epochs``, early stopping or a stop request; returns the stop reason:
         "completed", "early_stopped" or "preempted"."""
-        settings = self.settings
-        progress = settings.progress and self.is_main
-        while self.epoch < settings.epochs:
+        loop, progress = self.loop, self.is_main
+        while self.epoch < loop.epochs:
             epoch = self.epoch
             start = time.perf_counter()
-            reseed_for_epoch(settings.seed, epoch, self.data.train_loader)
+            reseed_for_epoch(self.spec.runtime.seed, epoch, self.data.train_loader)
             train_metrics, self.global_step, stopped = train_one_epoch(
-                self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, settings,
-                self.device, epoch, self.global_step, raw_model=self.raw_model, stop=self.stop, scaler=self.scaler)
+                self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, loop,
+                self.device, epoch, self.global_step, mixed_precision=self.spec.runtime.mixed_precision,
+                grad_clip=self.spec.optim.grad_clip, progress=progress, raw_model=self.raw_model, stop=self.stop,
+                scaler=self.scaler)
             if stopped:  # left inside the epoch: last.pt keeps the previous one
                 return "preempted"
-            evaluate_kwargs = dict(limit_batches=settings.limit_eval_batches, top5=settings.report_top5,
-                                   mixed_precision=settings.mixed_precision, progress=progress)
             sync_buffers(self.raw_model)
-            val = broadcast_from_main(evaluate(self.raw_model, self.data.val_loader, self.device, desc="validation",
-                                      **evaluate_kwargs))
+            val = broadcast_from_main(evaluate_with(self.spec, self.raw_model, self.data.val_loader, self.device,
+                                                    progress=progress, desc="validation"))
             self.schedule.step_epoch(val["accuracy"])
             self.epoch = epoch + 1
 
@@ -474,8 +473,8 @@ class Trainer:
             if selects_on_test:
                 test = val
             elif improved:
-                test = broadcast_from_main(evaluate(self.raw_model, self.data.test_loader, self.device, desc="test",
-                                           **evaluate_kwargs))
+                test = broadcast_from_main(evaluate_with(self.spec, self.raw_model, self.data.test_loader,
+                                                         self.device, progress=progress, desc="test"))
             if improved:
                 self.best.val_accuracy, self.best.val_loss = val["accuracy"], val["loss"]
                 self.best.epoch, self.best.test_accuracy = self.epoch, test["accuracy"]
@@ -492,7 +491,7 @@ class Trainer:
                        "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
                        **layer_statistics(self.raw_model)}
             self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
-            if self.is_main and settings.plot_every > 0 and self.epoch % settings.plot_every == 0:
+            if self.is_main and loop.plot_every > 0 and self.epoch % loop.plot_every == 0:
                 draw_figures(self.raw_model, self.checkpoint_dir.parent, self.logger, self.data.meta,
                              step=self.step_offset + self.epoch)
             state = self.checkpoint_state()
@@ -504,9 +503,9 @@ class Trainer:
                 best_test_accuracy=self.best.best_test_accuracy, best_epoch=self.best.epoch,
                 epochs_completed=self.epoch, kernel_sizes=metrics["kernel_sizes"])
             if progress:  # rank 0 only, on a terminal and in a log file alike
-                report(epoch_line(metrics, settings.epochs, improved))
-            if 0 <= settings.early_stop_patience <= self.best.epochs_since_best:
+                report(epoch_line(metrics, loop.epochs, improved))
+            if 0 <= loop.early_stop_patience <= self.best.epochs_since_best:
                 return "early_stopped"
-            if self.stop is not None and broadcast_from_main(self.stop.requested) and self.epoch < settings.epochs:
+            if self.stop is not None and broadcast_from_main(self.stop.requested) and self.epoch < loop.epochs:
                 return "preempted"  # the signal came during evaluation or saving: this epoch is complete
         return "completed"

@@ -6,24 +6,23 @@ They differ only in what happens after the second norm.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from .layers import make_conv, make_norm, nonlinearity
+from .spec import ModelSpec
 
 
 class _ResidualBlockBase(nn.Module):
-    def __init__(self, cfg: Any, in_channels: int, out_channels: int, data_dim: int):
+    def __init__(self, spec: ModelSpec, in_channels: int, out_channels: int, data_dim: int):
         super().__init__()
-        act = nonlinearity(cfg)
-        self.conv1 = make_conv(cfg, in_channels, out_channels, data_dim)
-        self.norm1 = make_norm(cfg, out_channels, data_dim)
+        act = nonlinearity(spec)
+        self.conv1 = make_conv(spec, in_channels, out_channels, data_dim)
+        self.norm1 = make_norm(spec, out_channels, data_dim)
         self.act1 = act()
-        self.dropout = nn.Dropout(float(cfg.net.dropout))
-        self.conv2 = make_conv(cfg, out_channels, out_channels, data_dim)
-        self.norm2 = make_norm(cfg, out_channels, data_dim)
+        self.dropout = nn.Dropout(float(spec.net.dropout))
+        self.conv2 = make_conv(spec, out_channels, out_channels, data_dim)
+        self.norm2 = make_norm(spec, out_channels, data_dim)
         self.act2 = act()
         if in_channels == out_channels:
             self.shortcut: nn.Module = nn.Identity()
@@ -52,9 +51,9 @@ class TCNBlock(_ResidualBlockBase):
     the residual sum. ``x: [B, C_in, L] -> y: [B, C_out, L]`` (causal convs).
     """
 
-    def __init__(self, cfg: Any, in_channels: int, out_channels: int, data_dim: int = 1):
-        super().__init__(cfg, in_channels, out_channels, data_dim)
-        self.act_out = nonlinearity(cfg)()
+    def __init__(self, spec: ModelSpec, in_channels: int, out_channels: int, data_dim: int = 1):
+        super().__init__(spec, in_channels, out_channels, data_dim)
+        self.act_out = nonlinearity(spec)()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.dropout(self.act1(self.norm1(self.conv1(x))))

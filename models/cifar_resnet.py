@@ -8,13 +8,12 @@ These baselines ignore the ``conv`` / ``kernel`` / ``mask`` config sections.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_model
+from .spec import ModelSpec
 
 DEPTHS = (20, 32, 44, 56, 110)
 
@@ -84,7 +83,7 @@ class CIFARResNet(nn.Module):
 
 def _register(depth: int) -> None:
     @register_model(f"CIFARResNet{depth}")
-    def build(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
+    def build(spec: ModelSpec, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
         if data_dim != 2:
             raise ValueError(f"net.type=CIFARResNet{depth} is an image model (data_dim=2), "
                              f"got data_dim={data_dim}")

@@ -1,6 +1,6 @@
 """FlexNet: the residual network of the paper (original ``Img_ResNet`` / ``SeqData_ResNet``).
 
-Registered as ``net.type=ResNet``. Spec section 7.5:
+Registered as ``net.type=ResNet``:
 stem conv (same conv type as the blocks) + norm + act, ``net.no_blocks`` residual blocks at full
 resolution (no pooling or striding anywhere), then a readout:
 
@@ -11,38 +11,37 @@ resolution (no pooling or striding anywhere), then a readout:
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from .blocks import ResNetBlock
-from .layers import check_config, make_conv, make_norm, nonlinearity
+from .layers import check_spec, make_conv, make_norm, nonlinearity
 from .registry import register_model
+from .spec import ModelSpec
 from .widths import block_widths
 
 
 class FlexNet(nn.Module):
     """``x: [B, in_channels, H, W]`` (or ``[B, in_channels, L]`` in 1D) -> logits ``[B, num_classes]``."""
 
-    def __init__(self, cfg: Any, data_dim: int, in_channels: int, num_classes: int):
+    def __init__(self, spec: ModelSpec, data_dim: int, in_channels: int, num_classes: int):
         super().__init__()
         if data_dim not in (1, 2):
             raise ValueError(f"net.type=ResNet supports data_dim 1 or 2, got {data_dim!r}")
-        check_config(cfg, data_dim)
+        check_spec(spec, data_dim)
         self.data_dim = data_dim
-        hidden = int(cfg.net.no_hidden)
-        widths = block_widths(hidden, cfg.net.block_width_factors,
-                              int(cfg.net.no_blocks))
+        hidden = int(spec.net.no_hidden)
+        widths = block_widths(hidden, spec.net.block_width_factors,
+                              int(spec.net.no_blocks))
 
         self.stem = nn.Sequential(
-            make_conv(cfg, in_channels, hidden, data_dim),
-            make_norm(cfg, hidden, data_dim),
+            make_conv(spec, in_channels, hidden, data_dim),
+            make_norm(spec, hidden, data_dim),
             # The original 1D variant hard-codes ReLU in the stem; the 2D one uses net.nonlinearity.
-            nn.ReLU() if data_dim == 1 else nonlinearity(cfg)(),
+            nn.ReLU() if data_dim == 1 else nonlinearity(spec)(),
         )
         self.blocks = nn.Sequential(*[
-            ResNetBlock(cfg, c_in, c_out, data_dim)
+            ResNetBlock(spec, c_in, c_out, data_dim)
             for c_in, c_out in zip([hidden] + widths[:-1], widths)
         ])
         conv = nn.Conv1d if data_dim == 1 else nn.Conv2d
@@ -61,6 +60,6 @@ class FlexNet(nn.Module):
 
 
 @register_model("ResNet")
-def resnet(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
+def resnet(spec: ModelSpec, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
     """FlexNet (2D) or its 1D sequence variant; the conv type comes from ``conv.type``."""
-    return FlexNet(cfg, data_dim, in_channels, num_classes)
+    return FlexNet(spec, data_dim, in_channels, num_classes)

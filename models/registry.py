@@ -1,17 +1,17 @@
-"""timm-style model registry keyed by the original ``net.type`` values.
+"""timm-style model registry keyed by the ``net.type`` values.
 
-A builder is any callable ``(cfg, data_dim, in_channels, num_classes) -> nn.Module``; register it
-with ``@register_model("Name")``.
+A builder is any callable ``(spec: ModelSpec, data_dim, in_channels, num_classes) -> nn.Module``; register it
+with ``@register_model("Name")``. The registered names are the allowed values of ``net.type``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Union
 
 from torch import nn
 
-from config.schema import with_defaults
+from .spec import ModelSpec
 
-Builder = Callable[[Any, int, int, int], nn.Module]
+Builder = Callable[[ModelSpec, int, int, int], nn.Module]
 _REGISTRY: dict[str, Builder] = {}
 
 
@@ -32,23 +32,30 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_model(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
-    """Build the network named by ``cfg.net.type``.
+def build_model(spec: Union[ModelSpec, Mapping[str, Any]], data_dim: int, in_channels: int,
+                num_classes: int) -> nn.Module:
+    """Build the network named by ``spec.net.type``.
 
     Args:
-        cfg: the run's config (a DictConfig), or any part of it as a dict or DictConfig, e.g.
-            ``{"net": {"type": "TCN", "no_hidden": 30}}``: keys it does not set take the schema's defaults
-            (``config.schema``); a key the schema does not know is a ``ConfigError`` naming it.
+        spec: a :class:`ModelSpec`, or nested mappings of its fields, e.g. ``{"net": {"type": "TCN",
+            "no_hidden": 30}}`` (fields left out keep the spec's defaults; an unknown one is a ``ValueError``).
         data_dim: 1 for sequences ``[B, C, L]``, 2 for images ``[B, C, H, W]``.
         in_channels: input channels of the data.
         num_classes: number of output logits.
     Returns:
         a ``nn.Module`` mapping inputs to logits ``[B, num_classes]``.
+
+    Example::
+
+        >>> model = build_model({"net": {"type": "TCN", "no_hidden": 8, "no_blocks": 2}}, 1, 1, 10)
+        >>> model(torch.randn(4, 1, 40)).shape
+        torch.Size([4, 10])
     """
-    cfg = with_defaults(cfg)
-    name = cfg.net.type
+    if not isinstance(spec, ModelSpec):
+        spec = ModelSpec.from_dict(spec)
+    name = spec.net.type
     if name not in _REGISTRY:
         raise ValueError(f"unknown net.type={name!r}; registered models: {', '.join(list_models())}")
     if data_dim not in (1, 2):
         raise ValueError(f"data_dim must be 1 (sequences) or 2 (images), got {data_dim!r}")
-    return _REGISTRY[name](cfg, int(data_dim), int(in_channels), int(num_classes))
+    return _REGISTRY[name](spec, int(data_dim), int(in_channels), int(num_classes))

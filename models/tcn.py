@@ -6,33 +6,32 @@ the only position that has seen the whole sequence.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from .blocks import TCNBlock
-from .layers import check_config, conv_type
+from .layers import check_spec, conv_type
 from .registry import register_model
+from .spec import ModelSpec
 from .widths import block_widths
 
 
 class TCN(nn.Module):
     """``x: [B, in_channels, L]`` -> logits ``[B, num_classes]``."""
 
-    def __init__(self, cfg: Any, data_dim: int, in_channels: int, num_classes: int):
+    def __init__(self, spec: ModelSpec, data_dim: int, in_channels: int, num_classes: int):
         super().__init__()
         if data_dim != 1:
             raise ValueError(f"net.type=TCN is for sequences (data_dim=1), got data_dim={data_dim}; "
                              f"use net.type=ResNet for images")
-        if conv_type(cfg) == "SRF":
+        if conv_type(spec) == "SRF":
             raise ValueError("conv.type=SRF (N-Jet) is 2D only and not available in net.type=TCN; "
                              "use FlexConv, CKConv or Conv")
-        check_config(cfg, data_dim)
-        widths = block_widths(int(cfg.net.no_hidden), cfg.net.block_width_factors,
-                              int(cfg.net.no_blocks))
+        check_spec(spec, data_dim)
+        widths = block_widths(int(spec.net.no_hidden), spec.net.block_width_factors,
+                              int(spec.net.no_blocks))
         self.blocks = nn.Sequential(*[
-            TCNBlock(cfg, c_in, c_out)
+            TCNBlock(spec, c_in, c_out)
             for c_in, c_out in zip([in_channels] + widths[:-1], widths)
         ])
         self.out_layer = nn.Linear(widths[-1], num_classes)
@@ -45,6 +44,6 @@ class TCN(nn.Module):
 
 
 @register_model("TCN")
-def tcn(cfg: Any, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
+def tcn(spec: ModelSpec, data_dim: int, in_channels: int, num_classes: int) -> nn.Module:
     """FlexTCN (``conv.type=FlexConv``), CKTCN (``CKConv``) or a discrete causal TCN (``Conv``)."""
-    return TCN(cfg, data_dim, in_channels, num_classes)
+    return TCN(spec, data_dim, in_channels, num_classes)

@@ -17,7 +17,7 @@ from .profiling import profiled
 from . import grids
 from .functional import convolve, parse_use_fft, pointwise
 from .kernelnets import KERNEL_TYPES, build_kernel_net
-from .mask import crop_starts, effective_sigma, gaussian_mask
+from .mask import MASK_TYPES, crop_starts, effective_sigma, gaussian_mask
 
 def check_channels(in_channels, out_channels) -> None:
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -250,8 +250,8 @@ class FlexConv(CKConv):
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, horizon="same", *,
                  mask_use: bool = True, mask_type: str = "gaussian", mask_init_value: float = 0.075,
                  mask_threshold: float = 0.1, mask_dynamic_cropping: bool = True, **ckconv_kwargs):
-        if mask_type != "gaussian":
-            raise ValueError(f"mask_type={mask_type!r} is not valid; allowed: 'gaussian'")
+        if mask_type not in MASK_TYPES:
+            raise ValueError(f"mask_type={mask_type!r} is not valid; allowed: {', '.join(MASK_TYPES)}")
         if not mask_init_value > 0:
             raise ValueError(f"mask_init_value={mask_init_value!r} is not valid; allowed: a float > 0 (paper: 0.075)")
         if not 0 < mask_threshold < 1:

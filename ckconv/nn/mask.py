@@ -10,6 +10,7 @@ import torch
 # sigma is used as sqrt(sigma^2 + SIGMA_EPS^2): never zero (no division by zero / NaN), smooth, and the
 # sign stays irrelevant as in the original (where it was squared).
 SIGMA_EPS = 1e-3
+MASK_TYPES = ("gaussian",)  # the implemented mask types (FlexConv's ``mask_type``)
 
 
 def effective_sigma(sigma: torch.Tensor) -> torch.Tensor:

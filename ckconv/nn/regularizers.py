@@ -110,26 +110,3 @@ def anti_aliasing_penalty(model: nn.Module, resolution: int, factor: float = 0.1
     if fn == "l2_relu":
         return factor * torch.relu(over).pow(2).sum()
     return factor * torch.where(over > 4, 5 * (over - 3), 5 * torch.exp(over - 4)).sum()
-
-
-@torch.no_grad()
-def frequency_summaries(model: nn.Module, gauss_stddevs: float = 1.0) -> dict[str, float]:
-    """Per-layer frequency summaries for logging: ``{sines,gausses,gabor}_freq_{i}``, their
-    mean/std over layers, and ``mask_freq_{i}`` / mean / std."""
-    rows: dict[str, list[float]] = {"sines": [], "gausses": [], "gabor": [], "mask": []}
-    for layer in _regularised_layers(model):
-        sines, gausses = filter_frequencies(layer.kernel_net, gauss_stddevs)
-        rows["sines"].append(float(sines.sum()))
-        rows["gausses"].append(float(gausses.sum()))
-        rows["gabor"].append(float((sines + gausses).sum()))
-        if layer.mask_params is not None:
-            rows["mask"].append(float(mask_frequency(layer, gauss_stddevs)))
-    summary: dict[str, float] = {}
-    for kind, values in rows.items():
-        for i, value in enumerate(values):
-            summary[f"{kind}_freq_{i}"] = value
-        if values:
-            tensor = torch.tensor(values)
-            summary[f"{kind}_freq_mean"] = float(tensor.mean())
-            summary[f"{kind}_freq_std"] = float(tensor.std()) if len(values) > 1 else 0.0
-    return summary

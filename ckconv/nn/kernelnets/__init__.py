@@ -11,6 +11,8 @@ from .mlp import MLP
 from .siren import SIREN, SIRENLayer
 
 KERNEL_TYPES = ("MAGNet", "Gabor", "Fourier", "SIREN", "nSIREN", "MLP")
+SIREN_TYPES = ("SIREN", "nSIREN")      # sine layers with a frequency omega_0
+MFN_SPATIAL_TYPES = ("MAGNet", "Gabor")  # Gaussian envelopes and an input scale; the anti-aliasing penalty reads them
 
 
 def build_kernel_net(kernel_type: str, data_dim: int, out_features: int, *, hidden: int = 32, no_layers: int = 3,
@@ -36,5 +38,5 @@ def build_kernel_net(kernel_type: str, data_dim: int, out_features: int, *, hidd
     raise ValueError(f"kernel type {kernel_type!r} is not valid; allowed: {', '.join(KERNEL_TYPES)}")
 
 
-__all__ = ["KERNEL_TYPES", "build_kernel_net", "KernelNet", "MFNBase", "MAGNet", "GaborNet", "FourierNet",
+__all__ = ["KERNEL_TYPES", "MFN_SPATIAL_TYPES", "SIREN_TYPES", "build_kernel_net", "KernelNet", "MFNBase", "MAGNet", "GaborNet", "FourierNet",
            "SIREN", "SIRENLayer", "MLP"]
