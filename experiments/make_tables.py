@@ -38,13 +38,11 @@ FINISHED = ("completed", "early_stopped", "evaluated")
 @functools.lru_cache(maxsize=None)
 def paper_info(preset: str) -> dict:
     """The preset's ``paper:`` node as a plain dict ({} for a run without a preset or an unknown preset)."""
-    from omegaconf import OmegaConf
-
-    from config import compose_config, group_options
+    from config import compose_config, group_options, run_spec
 
     if preset not in group_options("experiment"):
         return {}
-    return OmegaConf.to_container(compose_config([f"experiment={preset}"]).paper, resolve=True)
+    return run_spec(compose_config([f"experiment={preset}"])).config["paper"]
 
 
 def published(preset: str) -> dict[str, dict]:

@@ -1,4 +1,9 @@
-"""Shared test setup: the project root on sys.path, W&B off by default, a fresh run directory."""
+"""Shared test setup: the project root on sys.path, W&B off by default, a fresh run directory, and the overrides
+of a tiny run.
+
+``TINY_RUN`` (also the ``tiny_run`` fixture) is a FlexTCN of width 8 with one block on synthetic MNIST-1D
+(64 training samples, batch 16: 4 steps per epoch), on the CPU with W&B off: every test that trains a run adds
+its own epochs, limits and options to it."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +14,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the project runs from its root (datasets/models are not installed)
+
+
+TINY_RUN = ("experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "dataset_params.num_workers=0",
+            "net.no_hidden=8", "net.no_blocks=1", "kernel.no_hidden=8", "train.batch_size=16", "wandb.mode=disabled",
+            "device=cpu")
+
+
+@pytest.fixture
+def tiny_run() -> list[str]:
+    """The overrides of a tiny run (``TINY_RUN``), as a fresh list to extend."""
+    return list(TINY_RUN)
 
 
 @pytest.fixture(autouse=True)
