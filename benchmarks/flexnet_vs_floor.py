@@ -36,8 +36,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 from ckconv import FlexConv  # noqa: E402
 from ckconv.nn.functional import convolve  # noqa: E402
-from config import compose_config  # noqa: E402
-from engine.build import build_model_from_cfg, compile_model, input_meta, use_channels_last  # noqa: E402
+from config import read_command  # noqa: E402
+from engine.build import build_run_model, compile_model, input_meta, use_channels_last  # noqa: E402
 from engine.trainer import autocast_context  # noqa: E402
 
 MODELS = {  # name: (dense model group, separable model group, dataset, grown kernel sizes)
@@ -171,10 +171,10 @@ def measure(candidates: list[Candidate], x, y, repeats: int, single_shot_s: floa
 
 
 def build(group: str, dataset: str, use_fft) -> tuple[nn.Module, tuple, int]:
-    cfg = compose_config([f"model={group}", f"dataset={dataset}", f"conv.use_fft={use_fft}"])
-    meta = input_meta(cfg)
+    spec = read_command([f"model={group}", f"dataset={dataset}", f"conv.use_fft={use_fft}"]).spec
+    meta = input_meta(spec)
     torch.manual_seed(0)
-    return build_model_from_cfg(cfg, meta), tuple(meta.input_shape), meta.num_classes
+    return build_run_model(spec, meta), tuple(meta.input_shape), meta.num_classes
 
 
 def benchmark_model(key: str, sizes: tuple[int, ...], batch: int, repeats: int, extras: list[str],

@@ -165,16 +165,18 @@ def check_overrides_or_exit(argv: Optional[Sequence[str]] = None) -> None:
         exit_with(error)
 
 
-def read_or_exit(cfg: Any, *, entry: str):
+def read_or_exit(cfg: Any, *, entry: str, explicit: Optional[Sequence[str]] = None):
     """Entry-point helper, inside ``@hydra.main``: the composed config read into a :class:`config.SpecReader`
-    (validated once, with the keys the command line sets explicitly); on a bad value print every problem and
-    exit with status 2, before any work."""
-    from hydra.core.hydra_config import HydraConfig
-
+    (validated once, with the keys the command line sets explicitly: ``explicit``, by default those of the running
+    Hydra app's command line); on a bad value print every problem and exit with status 2, before any work."""
     from .read import SpecReader
 
+    if explicit is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        explicit = explicit_keys(HydraConfig.get().overrides.task)
     try:
-        return SpecReader(cfg, entry=entry, explicit=explicit_keys(HydraConfig.get().overrides.task))
+        return SpecReader(cfg, entry=entry, explicit=explicit)
     except ConfigError as error:
         exit_with(error)
 

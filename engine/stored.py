@@ -1,4 +1,5 @@
-"""The run spec of a stored checkpoint, for evaluating it (``train.do=False``, ``cross_res.eval_resolutions``)."""
+"""The run spec of a stored checkpoint, for evaluating it (``train.do=False``, ``cross_res.eval_resolutions``)
+or drawing it (``experiments/plot_run.py``)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -15,8 +16,15 @@ def checkpoint_spec(source: SpecSource, checkpoint: Mapping) -> RunSpec:
     A checkpoint of a ``run_crossres.py`` phase stores the run's config and its phase: its data is that phase's
     (resolution, ...). Checkpoints of the earlier format stored the phase's config itself.
     """
-    spec = source.with_stored(checkpoint["config"], checkpoint.get("model_spec"))
+    return stored_phase(source.with_stored(checkpoint["config"], checkpoint.get("model_spec")), checkpoint)
+
+
+def stored_phase(spec: RunSpec, checkpoint: Mapping) -> RunSpec:
+    """``spec`` (read from the checkpoint's stored config) with the data of the checkpoint's cross-resolution phase,
+    where it has one: a ``run_crossres.py`` checkpoint of this format stores the run's config and ``crossres.phase``;
+    one of the earlier format (``LEGACY_FORMAT``) stored the phase's config itself, and any other checkpoint is
+    its run's."""
     state = checkpoint.get("crossres")
     if isinstance(state, Mapping) and checkpoint.get("format") != LEGACY_FORMAT:
-        spec = phase_data(spec, state["phase"])
+        return phase_data(spec, state["phase"])
     return spec

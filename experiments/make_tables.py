@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -30,9 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the project runs from its root (config, models, ... are not installed)
 
+from engine.lifecycle import is_finished, read_summary  # noqa: E402  (one definition of a finished run)
+
 CROSSRES_FIELDS = ("source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy")
 ACCURACY = "best_test_accuracy"  # the key of single-number rows (the paper's best-epoch protocol)
-FINISHED = ("completed", "early_stopped", "evaluated")
+# A checkpoint evaluation (run_experiment.py train.do=False) of a preset's weights: a result of the preset too.
+EVALUATED = "evaluated"
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,20 +61,18 @@ def run_preset(run_dir: Path) -> str | None:
     return next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "(default)")
 
 
-def read_summary(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None  # missing, or half-written by a killed process
+def counts_as_run(summary: dict | None) -> bool:
+    """A finished run (:func:`engine.lifecycle.is_finished`) or a checkpoint evaluation: a row's result."""
+    return is_finished(summary) or bool(summary) and summary.get("status") == EVALUATED
 
 
 def find_runs(roots: list[Path]) -> dict[str, list[dict]]:
-    """``{preset: [summary, ...]}`` for every finished run below ``roots``."""
+    """``{preset: [summary, ...]}`` for every finished run (or checkpoint evaluation) below ``roots``."""
     runs: dict[str, list[dict]] = defaultdict(list)
     for root in roots:
         for summary_path in sorted(root.rglob("summary.json")):
             preset, summary = run_preset(summary_path.parent), read_summary(summary_path.parent)
-            if preset is not None and summary and summary.get("status") in FINISHED:
+            if preset is not None and counts_as_run(summary):
                 runs[preset].append(summary)
     return runs
 

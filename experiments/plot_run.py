@@ -17,11 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: the project root on the path
 
-from omegaconf import OmegaConf  # noqa: E402
-
-from datasets import dataset_meta  # noqa: E402
+from config import run_spec, with_defaults  # noqa: E402
+from config.read import read_stored_model_spec  # noqa: E402
+from engine.build import input_meta  # noqa: E402
 from engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from engine.figures import SIZES_OVER_TRAINING, draw_kernel_size_curve, draw_model_figures, layer_names  # noqa: E402
+from engine.stored import stored_phase  # noqa: E402
 from models import build_model  # noqa: E402
 
 # Where a run directory keeps its checkpoints, most wanted first (run_crossres.py: one folder per phase).
@@ -54,24 +55,26 @@ def run_dir_of(checkpoint: Path) -> Path | None:
     return run_dir if (run_dir / "metrics.jsonl").is_file() else None
 
 
-def training_resolution(cfg) -> int | None:
-    """Image side the model was trained at: ``cross_res.resize`` ("h,w", h used) or None for the native size."""
-    resize = str(OmegaConf.select(cfg, "cross_res.resize", default="") or "").strip()
-    return int(resize.split(",")[0]) if resize else None
+def stored_meta(checkpoint: dict):
+    """The data the checkpoint's model was trained on (read from its stored config, without validation): for a
+    ``run_crossres.py`` checkpoint that of its phase (``engine.stored.stored_phase``), else the config's
+    ``cross_res.resize`` or the dataset's native size."""
+    spec = stored_phase(run_spec(with_defaults(checkpoint["config"])), checkpoint)
+    return input_meta(spec)
 
 
 def rebuild_model(checkpoint: dict, source: Path):
-    """The checkpoint's model with its weights, and the input shape ``(C, L)`` / ``(C, H, W)`` it was trained on."""
+    """The checkpoint's model with its weights, and the input shape ``(C, L)`` / ``(C, H, W)`` it was trained on.
+
+    The model is built from the checkpoint's stored model spec (``model_spec``; checkpoints of the earlier format
+    have none, and their model is read from the stored config: ``config.read.read_stored_model_spec``)."""
     try:
-        cfg = OmegaConf.create(checkpoint["config"])
-        meta = dataset_meta(cfg.dataset, permuted=bool(OmegaConf.select(cfg, "dataset_params.permuted", default=False)),
-                            noise_padded=bool(OmegaConf.select(cfg, "dataset_params.noise_padded", default=False)),
-                            resolution=training_resolution(cfg))
-        model = build_model(cfg, meta.data_dim, meta.in_channels, meta.num_classes)
+        meta = stored_meta(checkpoint)
+        model = build_model(read_stored_model_spec(checkpoint), meta.data_dim, meta.in_channels, meta.num_classes)
         model.load_state_dict(checkpoint["model"])
-    except (KeyError, AttributeError, ValueError, RuntimeError) as error:
+    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError) as error:  # ConfigError is a ValueError
         message = str(error).splitlines()[0] if str(error) else ""
-        raise PlotError(f"could not rebuild the model of {str(source)!r} from its stored config "
+        raise PlotError(f"could not rebuild the model of {str(source)!r} from its stored model spec and config "
                         f"({type(error).__name__}: {message})") from None
     return model.eval(), tuple(meta.input_shape)
 

@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import make_tables  # noqa: E402  (experiments/ is this script's directory)
+from engine.lifecycle import is_finished, read_summary  # noqa: E402  (train.resume=auto skips the same runs)
 
 TABLES = {"t1": "1", "t3": "3", "t4": "4", "t8": "8", "dev": "dev"}
 LAUNCHERS = {"local": [], "submitit_local": ["hydra/launcher=submitit_local"], "slurm": ["hydra/launcher=slurm"]}
@@ -46,8 +47,8 @@ class Job:
 
     def state(self) -> str:
         """done | partial (<what is there>) | missing."""
-        summary = make_tables.read_summary(self.run_dir)
-        if summary and summary.get("status") in ("completed", "early_stopped") and summary.get("phase", "done") == "done":
+        summary = read_summary(self.run_dir)
+        if is_finished(summary):
             return "done"
         if summary or (self.run_dir / "checkpoints" / "last.pt").exists() or (self.run_dir / "source").exists():
             status = (summary or {}).get("status", "started")
@@ -65,9 +66,9 @@ def table_presets(table: str) -> list[str]:
 
 def entry_point(preset: str) -> str:
     """Cross-resolution presets (source and target resolution set) run with run_crossres.py."""
-    from config import compose_config
+    from config import compose_config, run_spec
 
-    cross = compose_config([f"experiment={preset}"]).cross_res
+    cross = run_spec(compose_config([f"experiment={preset}"])).cross_res
     return "run_crossres.py" if cross.source_res > 0 and cross.target_res > 0 else "run_experiment.py"
 
 

@@ -24,10 +24,10 @@ from config import (  # noqa: E402
     check_overrides_or_exit,
     compose_config,
     config_warnings,
+    read_or_exit,
     schema_keys,
     suggest_keys,
     validate_config,
-    validate_or_exit,
 )
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -533,7 +533,11 @@ def test_crossres_checks():
     assert "cross_res.source_res=0" in message and "cross_res.target_res=0" in message
     message = validation_message(["cross_res.source_res=16", "cross_res.target_res=16"], entry="run_crossres")
     assert "must differ" in message
-    validate_config(with_overrides(["cross_res.source_res=16", "cross_res.target_res=32"]), entry="run_crossres")
+    validate_config(with_overrides(["dataset=CIFAR10", "net.type=ResNet", "cross_res.source_res=16",
+                                    "cross_res.target_res=32"]), entry="run_crossres")
+    # A dataset that cannot be resized is rejected at read time (the default MNIST1D is 1D).
+    message = validation_message(["cross_res.source_res=16", "cross_res.target_res=32"], entry="run_crossres")
+    assert "dataset='MNIST1D'" in message and "CIFAR10" in message
     # run_experiment does not care about them.
     validate_config(composed([]), entry="run_experiment")
 
@@ -543,10 +547,10 @@ def test_profiler_checks():
     validate_config(with_overrides(["profile.mode=profile", "profile.grow_masks=true"]), entry="run_profiler")
 
 
-def test_validate_or_exit_exits_with_status_2(capsys):
+def test_read_or_exit_exits_with_status_2(capsys):
     cfg = with_overrides(["train.mask_l2_norm=0.5"])
     with pytest.raises(SystemExit) as info:
-        validate_or_exit(cfg)
+        read_or_exit(cfg, entry="run_experiment", explicit=["train.mask_l2_norm"])
     assert info.value.code == 2
     assert "train.mask_l2_norm" in capsys.readouterr().err
 

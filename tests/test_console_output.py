@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_RUN
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "net.no_hidden=8", "net.no_blocks=1",
-        "kernel.no_hidden=8", "train.batch_size=16", "device=cpu", "wandb.mode=disabled", "train.plot_every=-1"]
+TINY = [*TINY_RUN, "train.plot_every=-1"]
 CROSSRES_TINY = ["experiment=dev/crossres_cifar10_tiny", "dataset_params.synthetic=true", "cross_res.source_res=8",
                  "cross_res.target_res=16", "train.epochs=1", "cross_res.finetune_epochs=1", "train.batch_size=16",
                  "train.limit_train_batches=1", "train.limit_eval_batches=1", "device=cpu", "wandb.mode=disabled",

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: repo root on path
 
 from ckconv import CKConv, FlexConv, SRFConv  # noqa: E402
 from engine import crossres, trainer  # noqa: E402
-from config import ConfigError, compose_config, explicit_keys  # noqa: E402
+from config import ConfigError, read_command, run_spec, with_defaults  # noqa: E402
+from engine.stored import stored_phase  # noqa: E402
 
 SOURCE, TARGET = 8, 16
 TINY = [
@@ -71,7 +72,7 @@ def offline_cifar(tmp_path_factory):
 
 def crossres_run(run_dir: Path, root: Path, *extra: str) -> dict:
     overrides = TINY + [f"dataset_params.root={root}", *extra]
-    return crossres.run(compose_config(overrides), run_dir, explicit_keys(overrides))
+    return crossres.run(read_command(overrides, entry="run_crossres"), run_dir)
 
 
 def grids_and_norms(checkpoint_path: Path) -> set[tuple[int, float]]:
@@ -111,12 +112,19 @@ def test_horizons_follow_the_resolutions(reference):
     # source: 9 taps at 8x8; fine-tuning: 17 taps at 16x16 with the kernel scaled by (8/16)^2
     assert grids_and_norms(run_dir / "source" / "checkpoints" / "best.pt") == {(SOURCE + 1, 1.0)}
     assert grids_and_norms(run_dir / "finetune" / "checkpoints" / "last.pt") == {(TARGET + 1, 0.25)}
-    source_cfg = torch.load(run_dir / "source" / "checkpoints" / "last.pt", weights_only=True)["config"]
-    target_cfg = torch.load(run_dir / "finetune" / "checkpoints" / "last.pt", weights_only=True)["config"]
-    assert source_cfg["cross_res"]["resize"] == "8,8" and target_cfg["cross_res"]["resize"] == "16,16"
-    assert source_cfg["kernel"]["regularize_params"]["res"] == SOURCE + 1
-    assert target_cfg["kernel"]["regularize_params"]["res"] == TARGET + 1
-    assert target_cfg["train"]["epochs"] == 2 and target_cfg["kernel"]["sampling_rate_norm"] == 0.25
+    # A phase checkpoint stores the run's config, its phase and the model spec of its weights; the phase turns the
+    # stored config into the phase's (resolution, anti-aliasing taps, epochs).
+    source_ck = torch.load(run_dir / "source" / "checkpoints" / "last.pt", weights_only=True)
+    target_ck = torch.load(run_dir / "finetune" / "checkpoints" / "last.pt", weights_only=True)
+    assert (source_ck["crossres"]["phase"], target_ck["crossres"]["phase"]) == ("source", "finetune")
+    source = stored_phase(run_spec(with_defaults(source_ck["config"])), source_ck)
+    target = stored_phase(run_spec(with_defaults(target_ck["config"])), target_ck)
+    assert source.data.resolution == SOURCE and target.data.resolution == TARGET
+    assert source.loss.anti_aliasing.res == SOURCE + 1
+    assert target.loss.anti_aliasing.res == TARGET + 1
+    assert target.loop.epochs == 2 and target_ck["model_spec"]["kernel"]["sampling_rate_norm"] == 0.25
+    assert source_ck["model_spec"]["conv"]["horizon"] == SOURCE + 1
+    assert target_ck["model_spec"]["conv"]["horizon"] == TARGET + 1
 
 
 def test_metrics_and_wandb_steps_continue_across_phases(reference):
@@ -127,13 +135,13 @@ def test_metrics_and_wandb_steps_continue_across_phases(reference):
 
 
 def test_phase_checkpoints_evaluate_with_run_experiment(reference, offline_cifar, tmp_path):
-    """A phase checkpoint holds its phase's config: run_experiment's evaluation needs no resolution overrides."""
+    """A phase checkpoint holds its phase: run_experiment's evaluation needs no resolution overrides."""
     from engine.experiment import run as run_experiment
 
     run_dir, result = reference
     overrides = ["train.do=False", "pretrained=True", f"pretrained_params.filepath={run_dir}/finetune/checkpoints/best.pt",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled"]
-    summary = run_experiment(compose_config(overrides), tmp_path, explicit_keys(overrides))
+    summary = run_experiment(read_command(overrides), tmp_path)
     assert summary["test_accuracy"] == result["final_accuracy"]
 
 
@@ -152,10 +160,9 @@ def epoch_log(monkeypatch):
         phase[:] = [self.crossres.phase]  # the phase is a declared part of every checkpoint the trainer writes
         return original_fit(self)
 
-    def counting(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step, **kwargs):
+    def counting(model, loader, optimizer, schedule, regularizers, loop, device, epoch, global_step, **kwargs):
         calls.append((phase[0], epoch + 1))
-        return original(model, loader, optimizer, schedule, regularizers, settings, device, epoch, global_step,
-                        **kwargs)
+        return original(model, loader, optimizer, schedule, regularizers, loop, device, epoch, global_step, **kwargs)
 
     monkeypatch.setattr(trainer, "train_one_epoch", counting)
     monkeypatch.setattr(trainer.Trainer, "fit", fit)
@@ -175,7 +182,7 @@ def test_killed_after_source_resumes_without_retraining_it(reference, offline_ci
         raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(crossres, "evaluate", killed)  # dies at the out-of-the-box test
+        patch.setattr(crossres, "evaluate_with", killed)  # dies at the out-of-the-box test
         with pytest.raises(Killed):
             crossres_run(tmp_path, offline_cifar)
     assert (tmp_path / "source" / "checkpoints" / crossres.SOURCE_MODEL).is_file()
@@ -206,8 +213,8 @@ def test_killed_during_finetuning_continues_there(reference, offline_cifar, tmp_
 
     epoch_log.clear()
     ootb_calls = []
-    original_evaluate = crossres.evaluate
-    monkeypatch.setattr(crossres, "evaluate", lambda *a, **k: ootb_calls.append(1) or original_evaluate(*a, **k))
+    original_evaluate = crossres.evaluate_with
+    monkeypatch.setattr(crossres, "evaluate_with", lambda *a, **k: ootb_calls.append(1) or original_evaluate(*a, **k))
     # resume by path, from another directory: the run continues in its own directory
     result = crossres_run(tmp_path / "elsewhere", offline_cifar,
                           f"train.resume={tmp_path}/finetune/checkpoints/last.pt")
@@ -225,7 +232,7 @@ def test_evaluate_checkpoint_at_several_resolutions(reference, offline_cifar, tm
                  f"pretrained_params.filepath={run_dir}/finetune/checkpoints/best.pt",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled",
                  "dataset_params.num_workers=0"]
-    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
+    summary = crossres.run(read_command(overrides, entry="run_crossres"), tmp_path)
     assert summary["trained_resolution"] == TARGET
     assert set(summary["accuracy_by_resolution"]) == {"8", "12", "16"}
     # at its own resolution the checkpoint scores what the fine-tuning reported
@@ -242,7 +249,7 @@ def test_source_model_at_source_resolution_gives_source_accuracy(reference, offl
     overrides = [f"cross_res.eval_resolutions=[{SOURCE}]", "pretrained=True",
                  f"pretrained_params.filepath={run_dir}/source/checkpoints/{crossres.SOURCE_MODEL}",
                  f"dataset_params.root={offline_cifar}", "device=cpu", "wandb.mode=disabled"]
-    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
+    summary = crossres.run(read_command(overrides, entry="run_crossres"), tmp_path)
     assert summary["trained_resolution"] == SOURCE
     assert summary["accuracy_by_resolution"][str(SOURCE)] == result["source_accuracy"]
 
@@ -282,28 +289,29 @@ def test_flexconv_keeps_its_physical_extent():
 
 
 # --- configs of the phases ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("dataset,source,target,resizes", [
-    ("CIFAR10", 16, 32, ("16,16", "")),   # CIFAR-10 is 32x32: no resize at the target
-    ("MNIST", 14, 28, ("14,14", "")),     # MNIST / Fashion-MNIST are 28x28
-    ("FashionMNIST", 28, 56, ("", "56,56")),
+@pytest.mark.parametrize("dataset,source,target,resolutions", [
+    ("CIFAR10", 16, 32, (16, None)),      # CIFAR-10 is 32x32: no resize at the target
+    ("MNIST", 14, 28, (14, None)),        # MNIST / Fashion-MNIST are 28x28
+    ("FashionMNIST", 28, 56, (None, 56)),
 ])
-def test_phase_configs(dataset, source, target, resizes):
-    cfg = compose_config(["experiment=t4_crossres_flexnet7_gabor", f"dataset={dataset}", f"cross_res.source_res={source}",
-                          f"cross_res.target_res={target}", "train.augment=None", "kernel.regularize_params.res_offset=2"])
-    src, tgt = crossres.phase_config(cfg, "source"), crossres.phase_config(cfg, "finetune")
-    assert (src.cross_res.resize, tgt.cross_res.resize) == resizes
-    assert (src.conv.horizon, tgt.conv.horizon) == (source + 1, target + 1)
-    assert (src.kernel.regularize_params.res, tgt.kernel.regularize_params.res) == (source + 3, target + 1)
-    assert tgt.kernel.sampling_rate_norm == pytest.approx((source / target) ** 2)
-    assert tgt.train.epochs == cfg.cross_res.finetune_epochs and src.train.epochs == cfg.train.epochs
-    assert cfg.conv.horizon == "same"  # the base config is not modified
+def test_phase_configs(dataset, source, target, resolutions):
+    base = read_command(["experiment=t4_crossres_flexnet7_gabor", f"dataset={dataset}",
+                         f"cross_res.source_res={source}", f"cross_res.target_res={target}", "train.augment=None",
+                         "kernel.regularize_params.res_offset=2"], entry="run_crossres").spec
+    src, tgt = crossres.phase_spec(base, "source"), crossres.phase_spec(base, "finetune")
+    assert (src.data.resolution, tgt.data.resolution) == resolutions
+    assert (src.model.conv.horizon, tgt.model.conv.horizon) == (source + 1, target + 1)
+    assert (src.loss.anti_aliasing.res, tgt.loss.anti_aliasing.res) == (source + 3, target + 1)
+    assert tgt.model.kernel.sampling_rate_norm == pytest.approx((source / target) ** 2)
+    assert tgt.loop.epochs == base.cross_res.finetune_epochs and src.loop.epochs == base.loop.epochs
+    assert base.model.conv.horizon == "same"  # the base spec is not modified
 
 
 def test_conv_and_srf_phase_configs():
-    conv = compose_config(["experiment=t4_crossres_conv3"])
-    assert crossres.phase_config(conv, "finetune").conv.horizon == conv.conv.horizon  # kernel size kept
-    njet = compose_config(["experiment=t4_crossres_njet"])
-    assert crossres.phase_config(njet, "finetune").kernel.srf.scale == 2.0
+    conv = read_command(["experiment=t4_crossres_conv3"], entry="run_crossres").spec
+    assert crossres.phase_spec(conv, "finetune").model.conv.horizon == conv.model.conv.horizon  # kernel size kept
+    njet = read_command(["experiment=t4_crossres_njet"], entry="run_crossres").spec
+    assert crossres.phase_spec(njet, "finetune").model.kernel.srf_scale == 2.0
 
 
 def test_mnist_srf_synthetic_run(tmp_path):
@@ -312,7 +320,7 @@ def test_mnist_srf_synthetic_run(tmp_path):
                  "cross_res.target_res=28", "cross_res.finetune_epochs=1", "train.epochs=1", "train.batch_size=16",
                  "train.limit_train_batches=1", "train.limit_eval_batches=1", "dataset_params.synthetic=true",
                  "dataset_params.num_workers=0", "device=cpu", "wandb.mode=disabled"]
-    summary = crossres.run(compose_config(overrides), tmp_path, explicit_keys(overrides))
+    summary = crossres.run(read_command(overrides, entry="run_crossres"), tmp_path)
     assert {"source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy", "no_params"} <= set(summary)
     state = torch.load(tmp_path / "finetune" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert {v["scale_sigma"] for k, v in state.items() if k.endswith("_extra_state")} == {2.0}
@@ -331,7 +339,7 @@ def test_mnist_srf_synthetic_run(tmp_path):
 def test_errors_name_key_value_and_allowed(overrides, fragments, tmp_path):
     all_overrides = ["experiment=dev/crossres_cifar10_tiny", "device=cpu", "wandb.mode=disabled", *overrides]
     with pytest.raises(ConfigError) as info:
-        crossres.run(compose_config(all_overrides), tmp_path, explicit_keys(all_overrides))
+        crossres.run(read_command(all_overrides, entry="run_crossres"), tmp_path)  # raises at read time
     for fragment in fragments:
         assert fragment in str(info.value)
 

@@ -223,6 +223,35 @@ def test_default_root_is_project_data_dir():
     assert D.DEFAULT_DATA_ROOT == Path(D.__file__).resolve().parents[1] / "data"
 
 
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    from datasets.paths import atomic_write
+
+    path = tmp_path / "sub" / "cache.txt"
+    with atomic_write(path, "w") as handle:  # creates the folder
+        handle.write("first")
+    assert path.read_text() == "first"
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic_write(path, "w") as handle:
+            handle.write("half")
+            raise RuntimeError("killed mid-write")
+    assert path.read_text() == "first"  # the previous file is intact, and no temporary file is left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cache.txt"]
+    with atomic_write(path) as handle:  # binary by default
+        handle.write(b"second")
+    assert path.read_bytes() == b"second" and sorted(p.name for p in path.parent.iterdir()) == ["cache.txt"]
+
+
+def test_data_spec_and_name_with_options_build_the_same_data():
+    spec = D.DataSpec("MNIST1D", batch_size=8, synthetic=True, seed=3)
+    assert spec.meta() == D.dataset_meta("MNIST1D")
+    by_spec = D.build_data(spec)
+    by_name = D.build_data("MNIST1D", batch_size=8, synthetic=True, seed=3)
+    for a, b in ((by_spec.train_loader, by_name.train_loader), (by_spec.test_loader, by_name.test_loader)):
+        (xa, ya), (xb, yb) = next(iter(a)), next(iter(b))
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and xa.shape == (8, 1, 40)
+    assert D.PROTOCOLS == ("clean", "paper") and "bilinear" in D.INTERPOLATION_MODES
+
+
 # ----------------------------------------------------------------------------------------------------
 # MNIST / Fashion-MNIST from IDX files
 # ----------------------------------------------------------------------------------------------------
@@ -490,11 +519,16 @@ def test_cifar_resnet_augmentation_is_seeded_in_workers(cifar_root):
 @pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true:UserWarning")
 def test_loader_settings_and_seeded_shuffle(mnist_root):
     root, _ = mnist_root
-    data = D.build_data("MNIST", root=root, batch_size=7, num_workers=0, pin_memory=True, eval_batch_size=5)
+    data = D.build_data(D.DataSpec("MNIST", root=root, batch_size=7, num_workers=0), pin_memory=True)
     loader = data.train_loader
     assert loader.pin_memory and not loader.drop_last and loader.worker_init_fn is D.seed_worker
-    assert data.val_loader.batch_size == 5 and data.test_loader.batch_size == 5
-    assert data.train_sampler is None
+    # One batch size for every loader (as the original): there is no separate evaluation batch size.
+    assert data.val_loader.batch_size == 7 and data.test_loader.batch_size == 7
+    with pytest.raises(TypeError, match="eval_batch_size"):
+        D.build_data("MNIST", root=root, batch_size=7, eval_batch_size=5)
+    with pytest.raises(TypeError, match="batch_size"):  # a spec's options live in the spec
+        D.build_data(D.DataSpec("MNIST", root=root), batch_size=7)
+    assert not isinstance(loader.sampler, torch.utils.data.DistributedSampler)
     assert sum(len(y) for _, y in loader) == len(loader.dataset) == 54  # no drop_last
 
     def order(seed):
@@ -522,8 +556,7 @@ def test_distributed_sampler(tmp_path):
         data = D.build_data("MNIST1D", root=None, batch_size=8, synthetic=True, distributed=True)
     finally:
         dist.destroy_process_group()
-    assert isinstance(data.train_sampler, torch.utils.data.DistributedSampler)
-    assert data.train_loader.sampler is data.train_sampler
+    assert isinstance(data.train_loader.sampler, torch.utils.data.DistributedSampler)
     # Evaluation is sharded too (one rank here: all of it, in order).
     assert list(data.val_loader.sampler) == list(range(D.SYNTHETIC_SIZES[1]))
     assert list(data.test_loader.sampler) == list(range(D.SYNTHETIC_SIZES[2]))

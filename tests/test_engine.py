@@ -14,21 +14,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 import engine.checkpoint
 import engine.trainer
 from ckconv import FlexConv
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from config import ConfigError, compose_config, explicit_keys, validate_config
+from config import ConfigError, compose_config, read_command, run_spec
+from conftest import TINY_RUN
 from engine.experiment import run
 from engine.optim import COSINE_ETA_MIN, build_optimizer, build_schedule
+from engine.specs import OptimSpec
 from engine.trainer import NonFiniteLossError
 from models import build_model
 
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "dataset_params.num_workers=0",
-        "net.no_hidden=8", "net.no_blocks=1", "kernel.no_hidden=8", "train.batch_size=16",
-        "wandb.mode=disabled", "device=cpu"]
+TINY = list(TINY_RUN)
 STEPS_PER_EPOCH = 4  # 64 synthetic training samples / batch 16
 # Parameters of the TINY FlexTCN, counted by hand: per FlexConv a MAGNet kernel net of 3 Gabor filters
 # (gamma, mu, weight, bias: 4 x 8 = 32 each), 2 hidden 8 x 8 linears (72 each) and an output linear to
@@ -43,7 +42,7 @@ NOT_RESULTS = {"epoch_time_s", "wall_time_s", "process_time_s", "run_dir"}
 def train(run_dir: Path, *overrides: str, base=TINY) -> dict:
     """One run_experiment.py run in-process (what the entry point does after Hydra composes)."""
     args = [*base, *overrides]
-    return run(compose_config(args), run_dir, explicit_keys(args))
+    return run(read_command(args), run_dir)
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -134,7 +133,7 @@ def kill_during_epoch(monkeypatch, epoch: int, after_batches: int = 2) -> None:
     real = engine.trainer.train_one_epoch
 
     def train_one_epoch(model, loader, *args, **kwargs):
-        if args[5] == epoch:  # (optimizer, schedule, regularizers, settings, device, epoch, ...)
+        if args[5] == epoch:  # (optimizer, schedule, regularizers, loop, device, epoch, ...)
             loader = DyingLoader(loader, after_batches)
         return real(model, loader, *args, **kwargs)
 
@@ -299,9 +298,9 @@ def test_checkpoint_of_another_model_is_a_checkpoint_error(tmp_path):
 
 
 # --- schedules -----------------------------------------------------------------------------------------------
-def schedule_cfg(scheduler: str, epochs: int, warmup_epochs: float, **params):
-    return OmegaConf.create({"scheduler": scheduler, "epochs": epochs, "scheduler_params": {
-        "warmup_epochs": warmup_epochs, "decay_steps": -1, "decay_factor": -1.0, "patience": -1, **params}})
+def schedule_spec(scheduler: str, warmup_epochs: float, **params) -> OptimSpec:
+    return OptimSpec(scheduler=scheduler, warmup_epochs=warmup_epochs, **{"decay_steps": (), "decay_factor": -1.0,
+                                                                           "patience": -1, **params})
 
 
 def two_group_optimizer(lr: float = 0.01, mask_lr: float = 0.001) -> torch.optim.Optimizer:
@@ -323,7 +322,7 @@ def test_warmup_cosine_curve_per_iteration():
     """Step t uses lr * t / W during the warm-up (W = 2 epochs x 5 steps), then a cosine over the other
     N - W = 20 steps ends at 1e-6, in every group."""
     optimizer = two_group_optimizer()
-    schedule = build_schedule(optimizer, schedule_cfg("cosine", epochs=6, warmup_epochs=2), steps_per_epoch=5)
+    schedule = build_schedule(optimizer, schedule_spec("cosine", warmup_epochs=2), epochs=6, steps_per_epoch=5)
     used = lrs_per_step(optimizer, schedule, 30)
     lr = [default for default, _ in used]
     assert lr[0] == pytest.approx(0.01 / 10)      # step 1: lr * 1 / W (the original used 0)
@@ -343,7 +342,7 @@ def test_warmup_cosine_curve_per_iteration():
 
 def test_cosine_without_warmup_starts_at_full_lr():
     optimizer = two_group_optimizer()
-    schedule = build_schedule(optimizer, schedule_cfg("cosine", epochs=2, warmup_epochs=-1), steps_per_epoch=5)
+    schedule = build_schedule(optimizer, schedule_spec("cosine", warmup_epochs=-1), epochs=2, steps_per_epoch=5)
     lr = [default for default, _ in lrs_per_step(optimizer, schedule, 10)]
     assert lr[0] == pytest.approx(0.01)
     assert lr[5] == pytest.approx(COSINE_ETA_MIN + (0.01 - COSINE_ETA_MIN) / 2)
@@ -351,7 +350,7 @@ def test_cosine_without_warmup_starts_at_full_lr():
 
 def test_warmup_longer_than_the_run():
     optimizer = two_group_optimizer()
-    schedule = build_schedule(optimizer, schedule_cfg("cosine", epochs=1, warmup_epochs=5), steps_per_epoch=4)
+    schedule = build_schedule(optimizer, schedule_spec("cosine", warmup_epochs=5), epochs=1, steps_per_epoch=4)
     lr = [default for default, _ in lrs_per_step(optimizer, schedule, 4)]
     assert lr == pytest.approx([0.01 * t / 20 for t in range(1, 5)])
 
@@ -360,13 +359,13 @@ def test_cosine_schedule_state_resumes_on_the_new_length():
     """The schedule state of a 2-epoch run loaded into a 4-epoch run: the lr continues on the 4-epoch
     curve, exactly as a 4-epoch schedule stepped as often."""
     short_opt, long_opt = two_group_optimizer(), two_group_optimizer()
-    short = build_schedule(short_opt, schedule_cfg("cosine", epochs=2, warmup_epochs=1), steps_per_epoch=5)
+    short = build_schedule(short_opt, schedule_spec("cosine", warmup_epochs=1), epochs=2, steps_per_epoch=5)
     lrs_per_step(short_opt, short, 10)
     resumed_opt = two_group_optimizer()
-    resumed = build_schedule(resumed_opt, schedule_cfg("cosine", epochs=4, warmup_epochs=1), steps_per_epoch=5)
+    resumed = build_schedule(resumed_opt, schedule_spec("cosine", warmup_epochs=1), epochs=4, steps_per_epoch=5)
     resumed_opt.load_state_dict(short_opt.state_dict())
     resumed.load_state_dict(short.state_dict())
-    fresh = build_schedule(long_opt, schedule_cfg("cosine", epochs=4, warmup_epochs=1), steps_per_epoch=5)
+    fresh = build_schedule(long_opt, schedule_spec("cosine", warmup_epochs=1), epochs=4, steps_per_epoch=5)
     lrs_per_step(long_opt, fresh, 10)
     continued = [lr for pair in lrs_per_step(resumed_opt, resumed, 10, start=10) for lr in pair]
     expected = [lr for pair in lrs_per_step(long_opt, fresh, 10, start=10) for lr in pair]
@@ -418,26 +417,27 @@ def test_every_scheduler_trains_checkpoints_and_resumes(name, run_dir):
 
 def test_plateau_reduces_lr_on_validation_accuracy():
     optimizer = two_group_optimizer()
-    schedule = build_schedule(optimizer, schedule_cfg("plateau", epochs=5, warmup_epochs=-1, decay_factor=2.0,
-                                                      patience=0), steps_per_epoch=1)
+    schedule = build_schedule(optimizer, schedule_spec("plateau", warmup_epochs=-1, decay_factor=2.0,
+                                                      patience=0), epochs=5, steps_per_epoch=1)
     for accuracy in (0.5, 0.6, 0.6):
         schedule.step_epoch(accuracy)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.005)  # only the third did not improve
 
 
 # --- optimiser groups ----------------------------------------------------------------------------------------
-def omega_model_cfg(*overrides: str):
-    return compose_config(["experiment=dev/flexnet_cifar10_tiny", "kernel.type=SIREN", "kernel.learn_omega_0=true",
-                           "train.lr=0.02", "train.mask_params_lr_factor=0.1", "train.omega_0_lr_factor=0.5",
-                           *overrides])
+OMEGA_MODEL = ["experiment=dev/flexnet_cifar10_tiny", "kernel.type=SIREN", "kernel.learn_omega_0=true", "train.lr=0.02",
+               "train.mask_params_lr_factor=0.1", "train.omega_0_lr_factor=0.5"]
+
+
+def omega_model_spec(*overrides: str):
+    return read_command([*OMEGA_MODEL, *overrides]).spec
 
 
 @pytest.mark.parametrize("optimizer", ["Adam", "AdamW", "SGD", "RMSprop"])
 def test_optimizer_groups_get_their_lr_factors(optimizer):
-    cfg = omega_model_cfg(f"train.optimizer={optimizer}")
-    validate_config(cfg)
-    model = build_model(cfg, 2, 3, 10)
-    built = build_optimizer(model, cfg.train)
+    spec = omega_model_spec(f"train.optimizer={optimizer}")  # read and validated
+    model = build_model(spec.model, 2, 3, 10)
+    built = build_optimizer(model, spec.optim)
     assert type(built).__name__ == optimizer
     names = {id(p): name for name, p in model.named_parameters()}
     groups = {group["name"]: group for group in built.param_groups}
@@ -454,11 +454,13 @@ def test_optimizer_groups_get_their_lr_factors(optimizer):
 
 
 def test_sgd_with_negative_momentum_is_rejected_clearly():
-    cfg = omega_model_cfg("train.optimizer=SGD", "train.optimizer_params.momentum=-1")
+    overrides = ["train.optimizer=SGD", "train.optimizer_params.momentum=-1"]
     with pytest.raises(ConfigError, match=r"train\.optimizer_params\.momentum=-1.0 is invalid: SGD needs momentum >= 0"):
-        validate_config(cfg)
+        omega_model_spec(*overrides)
+    # The engine checks it too, for a spec that was not read from a config.
+    spec = run_spec(compose_config([*OMEGA_MODEL, *overrides]))  # converted, not validated
     with pytest.raises(ValueError, match="momentum >= 0"):
-        build_optimizer(build_model(cfg, 2, 3, 10), cfg.train)
+        build_optimizer(build_model(spec.model, 2, 3, 10), spec.optim)
 
 
 # --- divergence ----------------------------------------------------------------------------------------------

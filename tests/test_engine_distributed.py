@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "net.no_hidden=8", "net.no_blocks=1",
-        "kernel.no_hidden=8", "train.batch_size=16", "wandb.mode=disabled", "device=cpu"]
+from conftest import TINY_RUN
+
+TINY = list(TINY_RUN)
 WORLD_SIZE = 2
 # 64 synthetic training samples shared by 2 ranks, batch 16: 2 steps per epoch; the NaN comes at epoch 2, step 2.
 NAN_AT_CALL = 4
@@ -32,8 +33,9 @@ def rank_main(rank: int, port: int, base_dir: Path, results) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), WANDB_MODE="disabled", OMP_NUM_THREADS="1")
     import engine.experiment
+    import engine.lifecycle
     import engine.trainer
-    from config import compose_config, explicit_keys
+    from config import read_command
 
     real_regularizers = engine.trainer.Regularizers.__call__
     calls = []
@@ -45,14 +47,14 @@ def rank_main(rank: int, port: int, base_dir: Path, results) -> None:
 
     engine.trainer.Regularizers.__call__ = poisoned
     seeds = []
-    real_seed_everything = engine.experiment.seed_everything
-    engine.experiment.seed_everything = lambda seed, *a: (seeds.append(seed), real_seed_everything(seed, *a))[1]
+    real_seed_everything = engine.lifecycle.seed_everything
+    engine.lifecycle.seed_everything = lambda seed, *a: (seeds.append(seed), real_seed_everything(seed, *a))[1]
 
     args = [*TINY, "train.epochs=3", "seed=-1"]
     outcome = {"rank": rank, "error": None}
     try:
         # Each rank gets its own directory, as Hydra would give them; the engine must use rank 0's.
-        engine.experiment.run(compose_config(args), base_dir / f"rank{rank}", explicit_keys(args))
+        engine.experiment.run(read_command(args), base_dir / f"rank{rank}")
     except Exception as error:  # reported to the test, which checks the type and message
         outcome["error"] = f"{type(error).__name__}: {error}"
     outcome["seeds"] = seeds
@@ -121,11 +123,11 @@ def tiny_model():
     """The TINY FlexTCN with the same initial weights in every process."""
     import torch
 
-    from config import compose_config
+    from config import compose_config, model_spec
     from models import build_model
 
     torch.manual_seed(0)
-    return build_model(compose_config(TINY), 1, 1, 10)
+    return build_model(model_spec(compose_config(TINY)), 1, 1, 10)
 
 
 def counting_samples(model):
@@ -154,7 +156,7 @@ def rank_train_and_evaluate(rank: int, port: int, base_dir: Path, results) -> No
 
     import engine.experiment
     import engine.trainer
-    from config import compose_config, explicit_keys
+    from config import read_command
     from engine.runtime import init_distributed
 
     outcome = {"rank": rank, "error": None}
@@ -169,14 +171,16 @@ def rank_train_and_evaluate(rank: int, port: int, base_dir: Path, results) -> No
             hook.remove()
             outcome[f"{split}_seen"], outcome[f"{split}_indices"] = sum(counts), list(loader.sampler)
 
-        # A real run: what every evaluation saw, and the weights at the end of training.
-        real_evaluate, real_fit = engine.trainer.evaluate, engine.trainer.Trainer.fit
+        # A real run: what every evaluation of the training loop saw, and the weights at the end of training.
+        # (Trainer.fit evaluates with engine.trainer.evaluate_with; the final test of best.pt, in
+        # engine.lifecycle.finish_training, is not counted.)
+        real_evaluate, real_fit = engine.trainer.evaluate_with, engine.trainer.Trainer.fit
         passes = outcome["passes"] = []
 
-        def counted_evaluate(model, loader, *args, **kwargs):
+        def counted_evaluate(spec, model, loader, *args, **kwargs):
             counts, hook = counting_samples(model)
             try:
-                return real_evaluate(model, loader, *args, **kwargs)
+                return real_evaluate(spec, model, loader, *args, **kwargs)
             finally:
                 hook.remove()
                 passes.append(sum(counts))
@@ -186,22 +190,22 @@ def rank_train_and_evaluate(rank: int, port: int, base_dir: Path, results) -> No
             outcome.setdefault("fits", []).append((status, self.epoch, state_digest(self.raw_model.state_dict())))
             return status
 
-        engine.trainer.evaluate, engine.trainer.Trainer.fit = counted_evaluate, fit
+        engine.trainer.evaluate_with, engine.trainer.Trainer.fit = counted_evaluate, fit
         args = [*TINY, "train.epochs=3", "train.plot_every=-1"]
-        engine.experiment.run(compose_config(args), base_dir / f"rank{rank}" / "trained", explicit_keys(args))
+        engine.experiment.run(read_command(args), base_dir / f"rank{rank}" / "trained")
 
         # Early stopping under DDP: each rank's validation is scripted differently; the ranks must stop together.
-        # (Only Trainer.fit calls engine.trainer.evaluate, and under protocol=paper only to validate.)
+        # (Only Trainer.fit calls engine.trainer.evaluate_with, and under protocol=paper only to validate.)
         scripted = iter(SCRIPTED_VAL[rank])
 
-        def scripted_evaluate(model, loader, *args, **kwargs):
-            result = real_evaluate(model, loader, *args, **kwargs)
+        def scripted_evaluate(spec, model, loader, *args, **kwargs):
+            result = real_evaluate(spec, model, loader, *args, **kwargs)
             result["accuracy"], result["loss"] = next(scripted)
             return result
 
-        engine.trainer.evaluate = scripted_evaluate
+        engine.trainer.evaluate_with = scripted_evaluate
         args = [*TINY, "train.epochs=6", "train.early_stop_patience=2", "protocol=paper", "train.plot_every=-1"]
-        engine.experiment.run(compose_config(args), base_dir / f"rank{rank}" / "early", explicit_keys(args))
+        engine.experiment.run(read_command(args), base_dir / f"rank{rank}" / "early")
     except Exception as error:
         import traceback
 
@@ -214,8 +218,8 @@ def test_ddp_evaluates_disjoint_shards_keeps_ranks_identical_and_stops_them_toge
 
     import torch
 
-    from config import compose_config
-    from engine.build import build_data_from_cfg
+    from config import compose_config, run_spec
+    from engine.build import build_run_data
     from engine.checkpoint import load_checkpoint
     from engine.runtime import Dist
     from engine.trainer import evaluate
@@ -253,7 +257,7 @@ def test_ddp_evaluates_disjoint_shards_keeps_ranks_identical_and_stops_them_toge
         assert outcomes[rank]["passes"] == [16] * (3 + len(improving))
     # The logged validation metrics of the last epoch are those of one process evaluating last.pt on all of it.
     cfg = compose_config([*TINY, "train.epochs=3"])
-    full = build_data_from_cfg(cfg, cpu, Dist())
+    full = build_run_data(run_spec(cfg), cpu, Dist())
     model = tiny_model()
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"])
     reference = evaluate(model, full.val_loader, cpu)

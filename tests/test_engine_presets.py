@@ -1,7 +1,7 @@
 """Every preset composes and trains two steps on synthetic data through the engine; the published
 commands build the published models and run when shortened to one epoch.
 
-In-process (``compose_config`` + ``engine.experiment.run``): a subprocess per preset would spend
+In-process (``read_command`` + ``engine.experiment.run``): a subprocess per preset would spend
 most of its time importing torch. The true entry point is tested in test_run_experiment.py.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from config import CONFIG_DIR, ConfigError, compose_config, explicit_keys, validate_config
+from config import CONFIG_DIR, ConfigError, compose_config, read_command
 from engine.experiment import run
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -45,8 +45,7 @@ def documented_param_count(preset: str) -> int | None:
 
 
 def smoke_run(overrides: list[str], run_dir: Path) -> dict:
-    cfg = compose_config(overrides)
-    summary = run(cfg, run_dir, explicit_keys(overrides))
+    summary = run(read_command(overrides), run_dir)
     # What every run must leave behind (DESIGN.md, Contracts).
     assert summary["status"] == "completed"
     on_disk = json.loads((run_dir / "summary.json").read_text())
@@ -103,12 +102,12 @@ def test_crossres_preset_composes(preset):
     """Table 4's protocol: CIFAR-10, 100 epochs at 16 x 16, then 100 epochs of fine-tuning at 32 x 32,
     selected on the test set (the dev preset: one epoch each, clean protocol); the model of its row, with
     the published parameter count."""
-    from engine.crossres import phase_config
-    from engine.build import build_model_from_cfg, input_meta
+    from engine.crossres import phase_spec
+    from engine.build import build_run_model, input_meta
     from models import count_parameters
 
     cfg = compose_config([f"experiment={preset}", "device=cpu"])
-    validate_config(cfg, entry="run_crossres")
+    spec = read_command([f"experiment={preset}", "device=cpu"], entry="run_crossres").spec  # validates
     paper = preset.startswith("t4_")
     assert (cfg.dataset, cfg.protocol) == ("CIFAR10", "paper" if paper else "clean")
     assert (cfg.cross_res.source_res, cfg.cross_res.target_res) == (16, 32)
@@ -116,15 +115,16 @@ def test_crossres_preset_composes(preset):
     net_type, conv_type, kernel_type, penalty = CROSSRES_ROWS[preset]
     assert (cfg.net.type, cfg.conv.type, cfg.kernel.type) == (net_type, conv_type, kernel_type)
     assert (cfg.kernel.regularize_params.target if cfg.kernel.regularize else None) == penalty
-    source, finetune = phase_config(cfg, "source"), phase_config(cfg, "finetune")
-    assert (source.cross_res.resize, finetune.cross_res.resize) == ("16,16", "")
+    source, finetune = phase_spec(spec, "source"), phase_spec(spec, "finetune")
+    # cross_res.resize "16,16" for the source phase, "" (the native 32 x 32) for fine-tuning.
+    assert (source.data.resolution, finetune.data.resolution) == (16, None)
     if conv_type != "Conv":  # continuous kernels follow the grid; a plain Conv keeps its kernel size
-        assert (source.conv.horizon, finetune.conv.horizon) == (17, 33)
+        assert (source.model.conv.horizon, finetune.model.conv.horizon) == (17, 33)
     # The model it trains has the parameter count the preset records, which rounds to the published one.
     if not paper:
         assert cfg.paper.no_params is None
         return
-    no_params = count_parameters(build_model_from_cfg(source, input_meta(source)))
+    no_params = count_parameters(build_run_model(source, input_meta(source)))
     assert no_params == cfg.paper.no_params
     if cfg.paper.params:  # e.g. "0.67M", "20.0M": equal at the published precision
         published = cfg.paper.params.removesuffix("M")
@@ -137,9 +137,8 @@ def test_crossres_preset_composes(preset):
     (["cross_res.finetune_epochs=0"], "cross_res.finetune_epochs=0 is invalid"),
 ])
 def test_broken_crossres_preset_is_rejected(broken, message):
-    cfg = compose_config(["experiment=t4_crossres_flexnet7", *broken])
     with pytest.raises(ConfigError, match=re.escape(message)):
-        validate_config(cfg, entry="run_crossres")
+        read_command(["experiment=t4_crossres_flexnet7", *broken], entry="run_crossres")
 
 
 def test_unknown_crossres_preset_does_not_compose():
@@ -169,7 +168,7 @@ def test_paper_command_builds_the_published_model_and_runs_one_epoch(preset, run
     if preset == "t3_cifar10_njet":
         assert "net.no_hidden=38" in command
     # The command alone composes and validates (no preset involved).
-    validate_config(compose_config(command))
+    read_command(command)
     # Appending train.epochs=1 (shorter than the 5-epoch warm-up) still runs; only the smoke settings are
     # added (synthetic data has 64 training samples, so two steps need a batch below 64: 16 keeps it quick).
     smoke = ["dataset_params.synthetic=true", "train.limit_train_batches=2", "train.limit_eval_batches=1",

@@ -14,24 +14,23 @@ from torch._dynamo.utils import counters
 
 from ckconv import FlexConv
 from ckconv.nn import functional as Fn
-from config import compose_config, explicit_keys, validate_config
+from config import compose_config, read_command, run_spec
 from config.errors import ConfigError
 from config.validation import config_warnings
-from engine.build import build_model_from_cfg, compile_model, input_meta, use_channels_last
+from conftest import TINY_RUN
+from engine.build import build_run_model, compile_model, input_meta, use_channels_last
 from engine.experiment import run
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_1D = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "dataset_params.num_workers=0",
-           "net.no_hidden=8", "net.no_blocks=1", "kernel.no_hidden=8", "train.batch_size=16",
-           "wandb.mode=disabled", "device=cpu"]
+TINY_1D = list(TINY_RUN)
 TINY_2D = ["model=flexnet_tiny", "dataset=CIFAR10", "dataset_params.synthetic=true", "device=cpu"]
 
 
 def tiny_model(overrides: list[str]) -> tuple[torch.nn.Module, tuple[int, ...]]:
-    cfg = compose_config(overrides)
-    meta = input_meta(cfg)
+    spec = run_spec(compose_config(overrides))
+    meta = input_meta(spec)
     torch.manual_seed(0)
-    return build_model_from_cfg(cfg, meta), tuple(meta.input_shape)
+    return build_run_model(spec, meta), tuple(meta.input_shape)
 
 
 def flexconvs(model) -> list[FlexConv]:
@@ -74,12 +73,12 @@ def test_compile_values_are_checked_and_documented():
         from config.choices import parse_compile
         assert parse_compile(value) == expected
     with pytest.raises(ConfigError, match=r"train.compile='fast'.*inductor, aot_eager, eager"):
-        validate_config(compose_config(["train.compile=fast"]))
+        read_command(["train.compile=fast"])
 
 
 def test_a_compiled_run_trains_and_checkpoints_the_eager_weights(tmp_path):
     args = [*TINY_1D, "train.epochs=2", "train.compile=eager"]
-    summary = run(compose_config(args), tmp_path / "run", explicit_keys(args))
+    summary = run(read_command(args), tmp_path / "run")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert not any("_orig_mod" in name for name in state), "the checkpoint holds the compiled wrapper's names"
@@ -89,7 +88,7 @@ def test_a_compiled_run_trains_and_checkpoints_the_eager_weights(tmp_path):
 def test_an_inductor_compiled_run_trains(tmp_path):
     """The default backend generates and compiles C++ for every graph: a minute or more on a CPU."""
     args = [*TINY_1D, "train.epochs=2", "train.compile=true"]
-    summary = run(compose_config(args), tmp_path / "run", explicit_keys(args))
+    summary = run(read_command(args), tmp_path / "run")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(ROOT / "run_experiment.py")
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "net.no_hidden=8", "net.no_blocks=1",
-        "kernel.no_hidden=8", "train.batch_size=16", "device=cpu", "train.epochs=3", "train.limit_train_batches=3",
-        "train.limit_eval_batches=1", "train.plot_every=-1", "wandb.mode=disabled"]
+TINY = [*TINY_RUN, "train.epochs=3", "train.limit_train_batches=3", "train.limit_eval_batches=1",
+        "train.plot_every=-1"]
 STEPS_PER_EPOCH = 3  # train.limit_train_batches
 
 # Runs ``sys.argv[1]`` (an entry point) as __main__ with the remaining arguments, after installing the
@@ -259,7 +259,7 @@ def test_kill_mid_epoch_then_resume_auto_equals_uninterrupted_run(killed_runs, r
 def test_kill_while_writing_a_checkpoint_keeps_the_last_one_and_resumes_exactly(killed_runs, reference):
     run = killed_runs["checkpoint_write"]
     assert len(run["temp_files"]) == 1 and run["temp_files"][0] in run["where"]  # killed before the rename
-    assert Path(run["temp_files"][0]).name.startswith("last.pt.")
+    assert Path(run["temp_files"][0]).name.startswith(".last.pt.")  # datasets.paths.atomic_write's temp file
     assert run["last_epoch"] == 1  # the previous checkpoint is intact
     assert run["epochs_logged"] == [1, 2]  # epoch 2 was logged, its checkpoint not published
     resumed = run["resumed"]
@@ -418,9 +418,9 @@ def test_unwritable_run_directory_is_one_message_naming_it(stopping_runs):
 
 # --- 5. a diverging run ------------------------------------------------------------------------------------
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(stopping_runs):
-    from omegaconf import OmegaConf
-
-    from engine.build import build_model_from_cfg, input_meta
+    from config import run_spec, with_defaults
+    from config.read import read_stored_model_spec
+    from engine.build import build_run_model, input_meta
     from engine.checkpoint import load_checkpoint
 
     run_dir = stopping_runs["run_dirs"]["diverging"]
@@ -432,8 +432,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(stopp
     last = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert last["epoch"] == 1 and last["global_step"] == STEPS_PER_EPOCH
     assert all(torch.isfinite(value).all() for value in last["model"].values() if torch.is_tensor(value))
-    cfg = OmegaConf.create(last["config"])
-    build_model_from_cfg(cfg, input_meta(cfg)).load_state_dict(last["model"])
+    spec = run_spec(with_defaults(last["config"]))
+    assert read_stored_model_spec(last) == spec.model  # the stored model spec is that of its own config
+    build_run_model(spec, input_meta(spec)).load_state_dict(last["model"])
 
 
 # --- 6. W&B without network or credentials (the runs are part of the `reference` fixture) -------------------

@@ -20,8 +20,10 @@ from omegaconf import OmegaConf
 
 import ckconv
 from ckconv import FlexConv, SRFConv
-from config import compose_config, explicit_keys
-from engine import figures
+from config import compose_config, model_spec, read_command, run_spec
+from conftest import TINY_RUN
+from engine import crossres, figures
+from engine.checkpoint import CHECKPOINT_FORMAT, LEGACY_FORMAT
 from engine.experiment import run
 from engine.logger import RunLogger
 from engine.trainer import layer_statistics
@@ -35,9 +37,8 @@ MODEL_FILES = {figures.KERNELS, figures.MASKS, figures.SIZES_PER_LAYER}
 SEQ = ["experiment=dev/mnist1d_quick", "net.no_hidden=4", "net.no_blocks=1", "kernel.no_hidden=8"]
 IMG = ["experiment=dev/flexnet_cifar10_tiny", "net.no_hidden=4", "net.no_blocks=1", "net.block_width_factors=[0.0]",
        "kernel.no_hidden=8", "conv.horizon=9"]
-RUN_1D = [*SEQ, "dataset_params.synthetic=true", "dataset_params.num_workers=0", "train.batch_size=16",
-          "train.epochs=1", "train.limit_train_batches=2", "train.limit_eval_batches=1", "wandb.mode=disabled",
-          "device=cpu"]
+# The tiny run (conftest.TINY_RUN) at width 4, as SEQ: 1 epoch of 2 batches.
+RUN_1D = [*TINY_RUN, "net.no_hidden=4", "train.epochs=1", "train.limit_train_batches=2", "train.limit_eval_batches=1"]
 # What each model draws (a CIFAR ResNet has no continuous-kernel layer: nothing).
 CASES = {
     "flextcn_1d": ([*SEQ, "net.type=TCN", "conv.type=FlexConv"], 1, MODEL_FILES),
@@ -55,7 +56,7 @@ def tiny_model(case: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
     overrides, data_dim, _ = CASES[case]
     shape = INPUT_SHAPES[data_dim]
     torch.manual_seed(0)
-    return build_model(compose_config(overrides), data_dim, shape[0], 10), shape
+    return build_model(model_spec(compose_config(overrides)), data_dim, shape[0], 10), shape
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -295,7 +296,7 @@ def test_a_run_writes_its_figures(overrides, tmp_path, monkeypatch):
     drawn = []
     real = figures.write_run_figures
     monkeypatch.setattr(figures, "write_run_figures", lambda *a, **k: drawn.append(a[1]) or real(*a, **k))
-    run(compose_config(overrides), tmp_path / "run", explicit_keys(overrides))
+    run(read_command(overrides), tmp_path / "run")
     expected = MODEL_FILES | {figures.SIZES_OVER_TRAINING}
     assert {p.name for p in (tmp_path / "run" / "figures").glob("*.png")} == expected
     for name in expected:
@@ -311,7 +312,7 @@ def trained_run(tmp_path_factory) -> Path:
     no figures itself (train.plot_every=-1), so the ones found afterwards are plot_run.py's."""
     run_dir = tmp_path_factory.mktemp("plot") / "run"
     overrides = [*RUN_1D, "train.plot_every=-1"]
-    run(compose_config(overrides), run_dir, explicit_keys(overrides))
+    run(read_command(overrides), run_dir)
     assert not (run_dir / "figures").exists()
     return run_dir
 
@@ -349,9 +350,33 @@ def test_plot_run_finds_cross_resolution_checkpoints_and_resolution(trained_run,
 @pytest.mark.parametrize("resize, side", [("", 32), ("16,16", 16)])
 def test_plot_run_rebuilds_at_the_training_resolution(resize, side):
     cfg = compose_config([*IMG, "conv.horizon=same", f"cross_res.resize='{resize}'"])
-    model = build_model(cfg, 2, 3, 10)
+    model = build_model(model_spec(cfg), 2, 3, 10)
     model(torch.zeros(1, 3, side, side))  # "same" horizons resolve to side + 1 taps (stored in the weights)
-    stored = {"config": OmegaConf.to_container(cfg, resolve=True), "model": model.state_dict()}
+    # A checkpoint of the earlier format: no model spec, the model is read from the stored config.
+    stored = {"format": LEGACY_FORMAT, "config": OmegaConf.to_container(cfg, resolve=True), "model": model.state_dict()}
+    rebuilt, input_shape = plot_run.rebuild_model(stored, Path("x.pt"))
+    assert input_shape == (3, side, side)
+    assert [m.grid_size for m in flexconvs(rebuilt)] == [side + 1] * len(flexconvs(model))
+    # This format: the model is the stored model spec (here the config holds only the data keys; its model
+    # keys would be the defaults, a FlexTCN whose weights do not fit).
+    stored = {"format": CHECKPOINT_FORMAT, "config": {"dataset": "CIFAR10", "cross_res": {"resize": resize}},
+              "model_spec": model_spec(cfg).to_dict(), "model": model.state_dict()}
+    rebuilt, input_shape = plot_run.rebuild_model(stored, Path("x.pt"))
+    assert input_shape == (3, side, side)
+    assert [m.grid_size for m in flexconvs(rebuilt)] == [side + 1] * len(flexconvs(model))
+
+
+@pytest.mark.parametrize("phase, side", [("source", 8), ("finetune", 16)])
+def test_plot_run_rebuilds_a_crossres_checkpoint_at_its_phase_resolution(phase, side):
+    """A run_crossres.py checkpoint stores the run's config and its phase: drawn at the phase's resolution."""
+    base = run_spec(compose_config(["experiment=dev/crossres_cifar10_tiny", "net.no_hidden=4", "net.no_blocks=1",
+                                    "net.block_width_factors=[0.0]", "kernel.no_hidden=8", "cross_res.source_res=8",
+                                    "cross_res.target_res=16"]))
+    spec = crossres.phase_spec(base, phase)
+    model = build_model(spec.model, 2, 3, 10)
+    model(torch.zeros(1, 3, side, side))
+    stored = {"format": CHECKPOINT_FORMAT, "config": dict(base.config), "model_spec": spec.model.to_dict(),
+              "model": model.state_dict(), "crossres": {"phase": phase, "config": dict(base.config)}}
     rebuilt, input_shape = plot_run.rebuild_model(stored, Path("x.pt"))
     assert input_shape == (3, side, side)
     assert [m.grid_size for m in flexconvs(rebuilt)] == [side + 1] * len(flexconvs(model))

@@ -44,3 +44,22 @@ def test_clean_protocol_uses_test_accuracy_at_best_validation(tmp_path):
 
 def test_no_runs_is_an_error(tmp_path):
     assert make_tables.main([str(tmp_path)]) == 1
+
+
+def test_counts_finished_runs_and_checkpoint_evaluations_only(tmp_path):
+    """A run of the preset: finished (engine.lifecycle.is_finished, the same test as train.resume=auto) or a
+    checkpoint evaluation; not a cross-resolution run stopped between its phases, nor an evaluation at several
+    resolutions."""
+    preset = ["experiment=t3_cifar10_flexnet7"]
+    fake_run(tmp_path, "completed", preset, seed=0, protocol="paper", best_test_accuracy=0.92)
+    fake_run(tmp_path, "early", preset, status="early_stopped", seed=1, protocol="paper", best_test_accuracy=0.92)
+    fake_run(tmp_path, "evaluated", preset, status="evaluated", seed=2, protocol="paper", best_test_accuracy=0.92)
+    fake_run(tmp_path, "resolutions", preset, status="evaluated_at_resolutions", seed=3)
+    fake_run(tmp_path, "between_phases", ["experiment=t4_crossres_flexnet7"], phase="source", seed=0,
+             source_accuracy=0.86)
+    (tmp_path / "half_written" / ".hydra").mkdir(parents=True)
+    (tmp_path / "half_written" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(preset))
+    (tmp_path / "half_written" / "summary.json").write_text('{"status": "compl')
+    runs = make_tables.find_runs([tmp_path])
+    assert sorted(runs) == ["t3_cifar10_flexnet7"]
+    assert sorted(s["seed"] for s in runs["t3_cifar10_flexnet7"]) == [0, 1, 2]

@@ -1,4 +1,4 @@
-"""Tests of the ``models`` package: registry, config handling, architectures, parameter counts.
+"""Tests of the ``models`` package: registry, model specs, architectures, parameter counts.
 
 Forward/backward runs use tiny widths and inputs (C=4, 8x8 images, length-16 sequences); the
 paper-size models are only built to count their parameters.
@@ -11,22 +11,33 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: repo root on path
 
 import models  # noqa: E402
-from models import build_model, count_parameters, kernel_sizes, list_models, register_model  # noqa: E402
+from models import (ConvSpec, KernelSpec, MaskSpec, ModelSpec, NetSpec, build_model, count_parameters,  # noqa: E402
+                    kernel_sizes, list_models, register_model)
 from models.widths import block_factors, block_widths  # noqa: E402
 
 torch.set_num_threads(2)
 
 # ---------------------------------------------------------------------------------------------
-# Config helpers
+# Spec helpers
 
 
-def make_cfg(net_type: str = "ResNet", conv_type: str = "FlexConv", **overrides) -> OmegaConf:
-    """A complete config (paper recipe: FlexConv + MAGNet 32x3, gaussian mask 0.075).
+def merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` on top, section by section (lists are replaced, not merged)."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def spec_dict(net_type: str = "ResNet", conv_type: str = "FlexConv", **overrides) -> dict:
+    """Every field of a model spec as nested dicts (paper recipe: FlexConv + MAGNet 32x3, gaussian mask 0.075).
 
     ``overrides`` are nested dicts per section, e.g. ``net={"no_hidden": 4}``.
     """
@@ -35,28 +46,32 @@ def make_cfg(net_type: str = "ResNet", conv_type: str = "FlexConv", **overrides)
                 "norm": "BatchNorm", "nonlinearity": "ReLU",
                 "block_width_factors": [1.0, 2, 1.5, 3, 2.0, 2]},
         "conv": {"type": conv_type, "horizon": 33, "use_fft": False, "bias": True,
-                 "padding": "same", "stride": 1, "cache": False},
+                 "padding": "same", "stride": 1},
         "kernel": {"type": "MAGNet", "no_hidden": 32, "no_layers": 3, "input_scale": 25.6,
                    "omega_0": 30.0, "learn_omega_0": False, "weight_norm": False, "steerable": False,
-                   "init_spatial_value": 1.0, "bias_init": "None", "norm": "", "activ_function": "",
-                   "sampling_rate_norm": 1.0, "srf": {"scale": 0.0}},
+                   "init_spatial_value": 1.0, "bias_init": None, "norm": "", "activ_function": "",
+                   "sampling_rate_norm": 1.0, "srf_scale": 0.0},
         "mask": {"use": True, "type": "gaussian", "init_value": 0.075, "threshold": 0.1,
-                 "dynamic_cropping": True, "temperature": 15.0},
+                 "dynamic_cropping": True},
     }
-    cfg = OmegaConf.create(base)
-    return OmegaConf.merge(cfg, OmegaConf.create(overrides))
+    return merged(base, overrides)
 
 
-def tiny_cfg(net_type: str, conv_type: str, data_dim: int, **overrides):
+def make_spec(net_type: str = "ResNet", conv_type: str = "FlexConv", **overrides) -> ModelSpec:
+    """A complete :class:`ModelSpec` (see :func:`spec_dict`)."""
+    return ModelSpec.from_dict(spec_dict(net_type, conv_type, **overrides))
+
+
+def tiny_spec(net_type: str, conv_type: str, data_dim: int, **overrides) -> ModelSpec:
     """Small widths and kernel nets for fast forward/backward tests."""
     horizon = {"Conv": 3 if data_dim == 2 else 5}.get(conv_type, 17 if data_dim == 2 else "same")
-    cfg = make_cfg(
+    tiny = spec_dict(
         net_type, conv_type,
         net={"no_hidden": 4, "no_blocks": 2, "dropout": 0.1, "block_width_factors": [1.0, 1, 2.0, 1]},
         conv={"horizon": horizon},
         kernel={"no_hidden": 8, "no_layers": 2},
     )
-    return OmegaConf.merge(cfg, OmegaConf.create(overrides))
+    return ModelSpec.from_dict(merged(tiny, overrides))
 
 
 def tiny_input(data_dim: int, batch: int = 2, channels: int = 3) -> torch.Tensor:
@@ -117,7 +132,7 @@ def test_registry_lists_original_net_types():
 
 def test_unknown_model_lists_registered_names():
     with pytest.raises(ValueError) as err:
-        build_model(make_cfg("NoSuchNet"), 2, 3, 10)
+        build_model(make_spec("NoSuchNet"), 2, 3, 10)
     assert "NoSuchNet" in str(err.value)
     for name in list_models():
         assert name in str(err.value)
@@ -130,9 +145,9 @@ def test_register_model_rejects_duplicates_and_registers_new():
     name = "_TestOnlyLinear"
     if name not in list_models():
         @register_model(name)
-        def _build(cfg, data_dim, in_channels, num_classes):
+        def _build(spec, data_dim, in_channels, num_classes):
             return torch.nn.Linear(in_channels, num_classes)
-    assert isinstance(build_model(make_cfg(name), 1, 3, 5), torch.nn.Linear)
+    assert isinstance(build_model(make_spec(name), 1, 3, 5), torch.nn.Linear)
     models.registry._REGISTRY.pop(name)  # keep the registry-parametrised tests clean
 
 
@@ -143,9 +158,9 @@ def test_register_model_rejects_duplicates_and_registers_new():
 ])
 @pytest.mark.parametrize("net_type,dim", [("ResNet", 2), ("TCN", 1)])
 def test_bad_names_are_reported(section, key, value, allowed, net_type, dim):
-    cfg = tiny_cfg(net_type, "Conv", dim, **{section: {key: value}})
+    spec = tiny_spec(net_type, "Conv", dim, **{section: {key: value}})
     with pytest.raises(ValueError) as err:
-        build_model(cfg, dim, 3, 10)
+        build_model(spec, dim, 3, 10)
     assert repr(value) in str(err.value)
     for name in allowed:
         assert name in str(err.value)
@@ -154,12 +169,12 @@ def test_bad_names_are_reported(section, key, value, allowed, net_type, dim):
 @pytest.mark.parametrize("net_type,conv,dim,ok", registry_cases())
 def test_every_model_and_conv_type_trains_or_refuses(net_type, conv, dim, ok):
     torch.manual_seed(0)
-    cfg = tiny_cfg(net_type, conv, dim)
+    spec = tiny_spec(net_type, conv, dim)
     if not ok:
         with pytest.raises(ValueError):
-            build_model(cfg, dim, 3, 10)
+            build_model(spec, dim, 3, 10)
         return
-    model = build_model(cfg, dim, 3, 10)
+    model = build_model(spec, dim, 3, 10)
     out = forward_backward(model, tiny_input(dim), 10)
     assert out.shape == (2, 10)
     assert torch.isfinite(out).all()
@@ -182,7 +197,7 @@ def test_kernel_types(kernel, net_type, conv, dim):
     if kernel.get("steerable") and dim == 1:
         pytest.skip("steerable MAGNet is 2D only")
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(net_type, conv, dim, kernel=kernel), dim, 3, 10)
+    model = build_model(tiny_spec(net_type, conv, dim, kernel=kernel), dim, 3, 10)
     out = forward_backward(model, tiny_input(dim), 10)
     assert torch.isfinite(out).all()
     assert_all_grads(model)
@@ -193,8 +208,8 @@ def test_kernel_types(kernel, net_type, conv, dim):
 @pytest.mark.parametrize("net_type,dim", [("ResNet", 2), ("TCN", 1)])
 def test_norms_and_nonlinearities(norm, act, net_type, dim):
     torch.manual_seed(0)
-    cfg = tiny_cfg(net_type, "Conv", dim, net={"norm": norm, "nonlinearity": act})
-    model = build_model(cfg, dim, 3, 10)
+    spec = tiny_spec(net_type, "Conv", dim, net={"norm": norm, "nonlinearity": act})
+    model = build_model(spec, dim, 3, 10)
     out = forward_backward(model, tiny_input(dim), 10)
     assert torch.isfinite(out).all()
     assert_all_grads(model)
@@ -210,7 +225,7 @@ def test_norms_and_nonlinearities(norm, act, net_type, dim):
 ])
 def test_batch_size_one(net_type, conv, dim):
     """The original FlexNet squeezed the batch dim away for B=1; ours keeps ``[1, classes]``."""
-    model = build_model(tiny_cfg(net_type, conv, dim), dim, 3, 10).eval()
+    model = build_model(tiny_spec(net_type, conv, dim), dim, 3, 10).eval()
     with torch.no_grad():
         assert model(tiny_input(dim, batch=1)).shape == (1, 10)
         assert model(tiny_input(dim, batch=1)).shape == (1, 10)
@@ -222,7 +237,7 @@ def test_batch_size_one(net_type, conv, dim):
 
 def test_flexnet_structure_and_output_init():
     torch.manual_seed(0)
-    model = build_model(make_cfg("ResNet", "Conv", conv={"horizon": 3}), 2, 3, 10)
+    model = build_model(make_spec("ResNet", "Conv", conv={"horizon": 3}), 2, 3, 10)
     widths = [b.conv1.out_channels for b in model.blocks]
     assert widths == [24, 24, 36, 36, 36, 48, 48]
     shortcuts = [type(b.shortcut).__name__ for b in model.blocks]
@@ -237,7 +252,7 @@ def test_flexnet_structure_and_output_init():
 
 def test_tcn_structure_and_readout_init():
     torch.manual_seed(0)
-    model = build_model(make_cfg("TCN", "Conv", net={"no_hidden": 30, "no_blocks": 2,
+    model = build_model(make_spec("TCN", "Conv", net={"no_hidden": 30, "no_blocks": 2,
                                                    "block_width_factors": [0.0]},
                                  conv={"horizon": 5}), 1, 1, 10)
     assert [b.conv1.in_channels for b in model.blocks] == [1, 30]
@@ -251,7 +266,7 @@ def test_tcn_structure_and_readout_init():
 def test_1d_networks_are_causal(net_type, conv):
     """Changing the input at step t must not change any output before t (eval mode)."""
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(net_type, conv, 1), 1, 3, 10).eval()
+    model = build_model(tiny_spec(net_type, conv, 1), 1, 3, 10).eval()
     features = model.blocks if net_type == "TCN" else torch.nn.Sequential(model.stem, model.blocks)
     x = tiny_input(1)
     x2 = x.clone()
@@ -273,7 +288,7 @@ def test_plain_conv_1d_is_causal_with_last_tap_on_current_step():
 
 
 def test_cifar_resnet_structure():
-    model = build_model(make_cfg("CIFARResNet20"), 2, 3, 10)
+    model = build_model(make_spec("CIFARResNet20"), 2, 3, 10)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert model.layers(torch.nn.functional.relu(model.bn1(model.conv1(x)))).shape == (2, 64, 8, 8)
@@ -283,26 +298,26 @@ def test_cifar_resnet_structure():
 
 def test_kernel_sizes_lists_flexconv_layers():
     torch.manual_seed(0)
-    model = build_model(tiny_cfg("ResNet", "FlexConv", 2), 2, 3, 10)
+    model = build_model(tiny_spec("ResNet", "FlexConv", 2), 2, 3, 10)
     with torch.no_grad():
         model.eval()(tiny_input(2))
     sizes = kernel_sizes(model)
     assert len(sizes) == 1 + 2 * 2  # stem + two convs per block
     assert all(len(s) == 2 and all(isinstance(k, int) and k >= 1 for k in s) for s in sizes.values())
     # Paper setting (horizon 33, mask sigma 0.075): every FlexConv starts 5x5, N-Jet 7x7.
-    flexnet3 = build_model(make_cfg("ResNet", "FlexConv", **FLEXNET3), 2, 3, 10)
+    flexnet3 = build_model(make_spec("ResNet", "FlexConv", **FLEXNET3), 2, 3, 10)
     assert set(kernel_sizes(flexnet3).values()) == {(5, 5)} and len(kernel_sizes(flexnet3)) == 7
-    njet = build_model(make_cfg("ResNet", "SRF", **FLEXNET3), 2, 3, 10)
+    njet = build_model(make_spec("ResNet", "SRF", **FLEXNET3), 2, 3, 10)
     assert set(kernel_sizes(njet).values()) == {(7, 7)}
     # horizon "same" is resolved at the first forward: unknown until then.
-    seq = build_model(tiny_cfg("TCN", "FlexConv", 1), 1, 3, 10)
+    seq = build_model(tiny_spec("TCN", "FlexConv", 1), 1, 3, 10)
     assert set(kernel_sizes(seq).values()) == {None}
-    assert kernel_sizes(build_model(make_cfg("CIFARResNet20"), 2, 3, 10)) == {}
-    assert kernel_sizes(build_model(tiny_cfg("ResNet", "Conv", 2), 2, 3, 10)) == {}
+    assert kernel_sizes(build_model(make_spec("CIFARResNet20"), 2, 3, 10)) == {}
+    assert kernel_sizes(build_model(tiny_spec("ResNet", "Conv", 2), 2, 3, 10)) == {}
 
 
 # ---------------------------------------------------------------------------------------------
-# Config handling and width schedule
+# Model specs and width schedule
 
 
 def test_block_width_schedule():
@@ -315,22 +330,70 @@ def test_block_width_schedule():
     with pytest.raises(ValueError, match="pairs"):
         block_factors([1.0, 2, 1.5], 3)
     with pytest.raises(ValueError, match="no_blocks"):
-        build_model(tiny_cfg("ResNet", "Conv", 2, net={"no_blocks": 3}), 2, 3, 10)
+        build_model(tiny_spec("ResNet", "Conv", 2, net={"no_blocks": 3}), 2, 3, 10)
 
 
-def test_partial_config_takes_the_schema_defaults_and_unknown_keys_fail():
-    from config import ConfigError
-
+def test_partial_spec_takes_the_spec_defaults_and_unknown_fields_fail():
     model = build_model({"net": {"type": "ResNet", "no_hidden": 4, "no_blocks": 1}, "conv": {"type": "Conv",
                                                                                        "horizon": "5"}}, 2, 3, 10)
     assert model.stem[0].kernel_size == (5, 5)  # "5" from YAML is kernel size 5
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)
-    with pytest.raises(ConfigError, match="net.no_hiden"):
+    with pytest.raises(ValueError, match="net.no_hiden"):
         build_model({"net": {"no_hiden": 4}}, 1, 2, 3)
     with pytest.raises(ValueError, match="net.norm"):
         build_model({"net": {"type": "TCN", "norm": "Batch"}}, 1, 2, 3)
     with pytest.raises(ValueError, match="horizon"):
-        build_model(tiny_cfg("ResNet", "Conv", 2, conv={"horizon": "same"}), 2, 3, 10)
+        build_model(tiny_spec("ResNet", "Conv", 2, conv={"horizon": "same"}), 2, 3, 10)
+
+
+def leaves(value, prefix=""):
+    """``{dotted name: (value, type)}`` of a nested dict: equality that also tells 1 from 1.0 and True from 1."""
+    if isinstance(value, dict):
+        return {key: leaf for name, item in value.items() for key, leaf in leaves(item, f"{prefix}{name}.").items()}
+    return {prefix.rstrip("."): (value, type(value))}
+
+
+def test_spec_defaults_are_the_default_configs():
+    """``ModelSpec()`` is the model of the default composed config, so the two sets of defaults cannot drift apart
+    (nor can a partial spec's defaults differ from the config's)."""
+    from config import compose_config, model_spec
+
+    from_config = model_spec(compose_config([]))
+    assert ModelSpec() == from_config
+    assert leaves(ModelSpec().to_dict()) == leaves(from_config.to_dict())
+
+
+def test_spec_round_trips_through_plain_dicts_and_unknown_fields_fail():
+    from config import compose_config, model_spec
+
+    spec = model_spec(compose_config(["experiment=t3_cifar10_flexnet7"]))
+    assert spec.net.type == "ResNet" and spec.conv.horizon == 33 and spec.net.no_blocks == 7
+    stored = spec.to_dict()
+    assert stored["net"]["block_width_factors"] == [1.0, 2.0, 1.5, 3.0, 2.0, 2.0]  # plain values (a checkpoint's)
+    assert ModelSpec.from_dict(stored) == spec
+    assert leaves(ModelSpec.from_dict(stored).to_dict()) == leaves(stored)
+    # Field names are the config keys', except kernel.srf.scale (kernel.srf_scale); sections left out keep defaults.
+    assert ModelSpec.from_dict({"net": {"type": "TCN"}, "conv": {"horizon": 33}, "kernel": {"srf_scale": 1.0},
+                                "mask": {"use": False}}) == ModelSpec(
+        net=NetSpec(type="TCN"), conv=ConvSpec(horizon=33), kernel=KernelSpec(srf_scale=1.0),
+        mask=MaskSpec(use=False))
+    with pytest.raises(ValueError, match=r"kernel\.no_hiden"):
+        ModelSpec.from_dict({"kernel": {"no_hiden": 8}})
+    with pytest.raises(ValueError, match="optim"):
+        ModelSpec.from_dict({**stored, "optim": {}})
+    with pytest.raises(ValueError, match=r"kernel\.srf"):  # the config's spelling is not a spec field
+        ModelSpec.from_dict({"kernel": {"srf": {"scale": 0.0}}})
+
+
+@pytest.mark.parametrize("experiment,expected", [("t3_cifar10_flexnet7", 671_650), ("t1_smnist_flextcn2", 105_548),
+                                                 ("t3_cifar10_resnet32", 464_154)])
+def test_paper_presets_build_the_original_models(experiment, expected):
+    """The config's preset -> model spec -> model gives the parameter count of the original (as in PARAM_COUNTS)."""
+    from config import compose_config, run_spec
+
+    spec = run_spec(compose_config([f"experiment={experiment}"]))
+    meta = spec.data.meta()
+    assert count_parameters(build_model(spec.model, meta.data_dim, meta.in_channels, meta.num_classes)) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +401,7 @@ def test_partial_config_takes_the_schema_defaults_and_unknown_keys_fail():
 
 FLEXNET3 = {"net": {"no_hidden": 24, "no_blocks": 3, "block_width_factors": [1.0, 1, 1.5, 1, 2.0, 1]}}
 FLEXNET5 = {"net": {"no_hidden": 22, "no_blocks": 5, "block_width_factors": [1.0, 1, 1.5, 2, 2.0, 2]}}
-FLEXNET7 = {}  # make_cfg's default net is FlexNet-7
+FLEXNET7 = {}  # make_spec's default net is FlexNet-7
 SIREN = {"type": "SIREN", "omega_0": 30.0}
 
 
@@ -393,7 +456,6 @@ PARAM_COUNTS = [
                          [pytest.param(*row[1:], id=row[0]) for row in PARAM_COUNTS])
 def test_parameter_counts_match_original(spec, data_dim, in_channels, num_classes, expected):
     net_type, conv, overrides = spec
-    cfg = make_cfg(net_type, conv, **copy.deepcopy(overrides))
-    model = build_model(cfg, data_dim, in_channels, num_classes)
+    model = build_model(make_spec(net_type, conv, **copy.deepcopy(overrides)), data_dim, in_channels, num_classes)
     assert count_parameters(model) == expected
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: repo root on path
 
 from ckconv import FlexConv  # noqa: E402
 from engine import profiler  # noqa: E402
-from config import ConfigError, compose_config  # noqa: E402
+from config import ConfigError, compose_config, read_command, run_spec  # noqa: E402
 
 FAST = ["profile.n_batches=2", "profile.warmup_batches=0", "train.batch_size=2", "device=cpu", "wandb.mode=disabled"]
 PRESET_1D = "experiment=dev/mnist1d_quick"        # FlexTCN, [1, 40] sequences
@@ -26,7 +26,8 @@ def profile_run(tmp_path: Path, *overrides: str) -> dict:
     empty_root = tmp_path / "no_data"
     empty_root.mkdir(parents=True, exist_ok=True)
     run_dir = tmp_path / "run"
-    report = profiler.run(compose_config([*overrides, *FAST, f"dataset_params.root={empty_root}"]), run_dir)
+    report = profiler.run(read_command([*overrides, *FAST, f"dataset_params.root={empty_root}"], entry="run_profiler"),
+                          run_dir)
     assert list(empty_root.iterdir()) == [], "the profiler must not read or download data"
     written = json.loads((run_dir / "profile.json").read_text())
     for key in ("no_params", "forward_ms", "forward_backward_ms", "samples_per_s", "kernel_sizes", "device",
@@ -84,9 +85,9 @@ def test_input_meta_has_the_dataset_channels_and_sizes():
              ("dataset=CIFAR10", "profile.data_shape=24"): (3, 24, 24),
              ("dataset=sMNIST", "profile.data_shape=100"): (1, 100)}            # 1D: the sequence length
     for overrides, shape in cases.items():
-        assert profiler.profiled_meta(compose_config(list(overrides))).input_shape == shape, overrides
+        assert profiler.profiled_meta(run_spec(compose_config(list(overrides)))).input_shape == shape, overrides
     with pytest.raises(ConfigError, match="sMNIST"):
-        profiler.profiled_meta(compose_config(["dataset=sMNIST", "cross_res.resize='16,16'"]))
+        profiler.profiled_meta(run_spec(compose_config(["dataset=sMNIST", "cross_res.resize='16,16'"])))
 
 
 @pytest.mark.parametrize("data_dim,shape,full", [(1, (2, 3, 50), (50,)), (2, (2, 3, 16, 16), (17, 17))])

@@ -21,8 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
-from config import ConfigError, check_overrides, compose_config, explicit_keys, group_options, validate_config  # noqa: E402
-from config.schema import schema_keys  # noqa: E402
+from config import ConfigError, check_overrides, group_options, read_command  # noqa: E402
+from config.schema import OVERWRITTEN, REJECTED, UNUSED, schema_keys  # noqa: E402
 
 ENTRIES = {"run_experiment.py": "run_experiment", "run_crossres.py": "run_crossres", "run_profiler.py": "run_profiler"}
 # Placeholders of the README and what the tests put in their place ({run}: a run directory made by the test).
@@ -35,8 +35,8 @@ QUICK = {"train.epochs": "1", "train.limit_train_batches": "2", "train.limit_eva
 TINY_STEP = {**QUICK, "train.limit_train_batches": "1", "train.limit_eval_batches": "1", "train.batch_size": "4",
              "cross_res.finetune_epochs": "1"}
 SECTIONS = {info.path for info in schema_keys() if info.kind == "section" and "." not in info.path}
-DOCS = {info.path: info.doc for info in schema_keys()}
-NO_EFFECT = ("accepted, unused", "accepted, overwritten", "rejected when true", "must stay 0")
+STATUS = {info.path: info.status for info in schema_keys()}
+NO_EFFECT = (UNUSED, OVERWRITTEN, REJECTED)  # accepted but unused, set by the run itself, or rejected
 
 
 # --- reading the README ----------------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_entry_point_command_composes_and_validates(command):
     group option fails here)."""
     _, script, args = parse(substitute(command, "outputs/readme-run"))
     check_overrides(args)
-    validate_config(compose_config(args), entry=ENTRIES[script])
+    read_command(args, entry=ENTRIES[script])
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def finished_run(tmp_path_factory) -> Path:
 
     overrides = with_defaults([], QUICK)
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    summary = run(compose_config(overrides), run_dir, explicit_keys(overrides))
+    summary = run(read_command(overrides), run_dir)
     assert summary["status"] == "completed"
     return run_dir
 
@@ -285,11 +285,11 @@ def test_keys_without_effect_are_never_recommended():
     sends the reader to the list of all of them in docs/CONFIG.md."""
     for paragraph in re.split(r"\n\s*\n", prose()):
         for key, token in mentioned_keys(paragraph):
-            if DOCS.get(key, "").startswith(NO_EFFECT):
+            if STATUS.get(key) in NO_EFFECT:
                 assert re.search(r"no effect|rejected", paragraph), f"{token} in:\n{paragraph}"
     for command in BASH:
         for key, token in mentioned_keys(f"`{command}`"):
-            assert not DOCS.get(key, "").startswith(NO_EFFECT), f"{command} sets {token}, which has no effect"
+            assert STATUS.get(key) not in NO_EFFECT, f"{command} sets {token}, which has no effect"
     pointer = [p for p in re.split(r"\n\s*\n", prose()) if "no effect" in p and "docs/CONFIG.md" in p]
     assert pointer, "no paragraph of the README points to docs/CONFIG.md for the keys without effect"
     section = re.search(r'"([^"]+)"', pointer[0])

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(ROOT / "run_experiment.py")
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "net.no_hidden=8", "net.no_blocks=1",
-        "kernel.no_hidden=8", "train.batch_size=16", "device=cpu"]
+# The tiny run, with DataLoader workers as a user's run has them (num_workers=-1: from the CPU count).
+TINY = [o for o in TINY_RUN if not o.startswith("dataset_params.num_workers=")]
 
 
 def run_entry(args: list[str], cwd: Path, *, env: dict | None = None, launcher: list[str] | None = None,

@@ -259,11 +259,12 @@ def test_separable_tcn_is_causal():
 
 
 def test_config_accepts_the_separable_type_and_its_regulariser():
-    from config import ConfigError, compose_config, validate_config
+    from config import ConfigError, read_command
 
-    validate_config(compose_config(["conv.type=SeparableFlexConv", "kernel.regularize=true"]))
-    validate_config(compose_config(["model=flexnet7_separable", "dataset=CIFAR10"]))
+    spec = read_command(["conv.type=SeparableFlexConv", "kernel.regularize=true"]).spec
+    assert spec.model.conv.type == "SeparableFlexConv" and spec.loss.anti_aliasing is not None
+    assert read_command(["model=flexnet7_separable", "dataset=CIFAR10"]).spec.model.conv.type == "SeparableFlexConv"
     with pytest.raises(ConfigError, match="mask.init_value"):
-        validate_config(compose_config(["conv.type=SeparableFlexConv", "mask.init_value=0"]))
+        read_command(["conv.type=SeparableFlexConv", "mask.init_value=0"])
     with pytest.raises(ConfigError, match="FlexConv, SeparableFlexConv"):
-        validate_config(compose_config(["conv.type=CKConv", "kernel.regularize=true"]))
+        read_command(["conv.type=CKConv", "kernel.regularize=true"])

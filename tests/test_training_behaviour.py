@@ -18,23 +18,23 @@ from torch.utils.data import DataLoader, TensorDataset
 import engine.experiment
 import engine.trainer
 from ckconv.nn import functional
-from config import compose_config, explicit_keys
-from engine.build import load_weights, loop_settings
+from config import compose_config, model_spec, read_command
+from conftest import TINY_RUN
+from engine.build import load_weights
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from engine.experiment import run
 from engine.optim import Schedule
-from engine.trainer import LoopSettings, Regularizers, evaluate, train_one_epoch, training_loss
+from engine.specs import LoopSpec
+from engine.trainer import Regularizers, evaluate, train_one_epoch, training_loss
 from models import build_model, kernel_sizes
 
-TINY = ["experiment=dev/mnist1d_quick", "dataset_params.synthetic=true", "dataset_params.num_workers=0",
-        "net.no_hidden=8", "net.no_blocks=1", "kernel.no_hidden=8", "train.batch_size=16",
-        "wandb.mode=disabled", "device=cpu", "train.plot_every=-1"]
+TINY = [*TINY_RUN, "train.plot_every=-1"]
 CPU = torch.device("cpu")
 
 
 def train(run_dir: Path, *overrides: str, base=TINY) -> dict:
     args = [*base, *overrides]
-    return run(compose_config(args), run_dir, explicit_keys(args))
+    return run(read_command(args), run_dir)
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -45,19 +45,20 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def one_epoch(model, loader, **settings) -> None:
+def one_epoch(model, loader, grad_clip: float = 0.0, **loop) -> None:
     """One epoch of engine.trainer.train_one_epoch with plain SGD (lr 1) and no schedule or regularisers."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    train_one_epoch(model, loader, optimizer, Schedule(), Regularizers(),
-                    LoopSettings(epochs=1, seed=0, progress=False, **settings), CPU, epoch=0, global_step=0)
+    train_one_epoch(model, loader, optimizer, Schedule(), Regularizers(), LoopSpec(epochs=1, **loop), CPU,
+                    epoch=0, global_step=0, grad_clip=grad_clip, progress=False)
 
 
-def test_config_keys_reach_the_loop_settings():
-    cfg = compose_config([*TINY, "train.grad_clip=0.5", "net.dropout_in=0.2", "train.report_top5_acc=true",
-                          "train.early_stop_patience=3", "train.mixed_precision=true"])
-    settings = loop_settings(cfg, seed=0, progress=False)
-    assert (settings.grad_clip, settings.dropout_in, settings.report_top5, settings.early_stop_patience,
-            settings.mixed_precision) == (0.5, 0.2, True, 3, True)
+def test_config_keys_reach_the_run_spec():
+    """The keys the training loop reads, in the run spec it is given (LoopSettings is gone: Trainer reads
+    ``spec.optim.grad_clip``, ``spec.loop`` and ``spec.runtime.mixed_precision``)."""
+    spec = read_command([*TINY, "train.grad_clip=0.5", "net.dropout_in=0.2", "train.report_top5_acc=true",
+                         "train.early_stop_patience=3", "train.mixed_precision=true"]).spec
+    assert (spec.optim.grad_clip, spec.loop.dropout_in, spec.loop.report_top5, spec.loop.early_stop_patience,
+            spec.runtime.mixed_precision) == (0.5, 0.2, True, 3, True)
 
 
 # --- train.grad_clip -----------------------------------------------------------------------------------------
@@ -144,16 +145,17 @@ def test_report_top5_acc_in_metrics_and_summary(run_dir):
 # --- scripted validation: early stopping and the epochs that evaluate the test set ------------------------------
 def script_validation(monkeypatch, results: list[tuple[float, float]]) -> list[str]:
     """The validation passes of Trainer.fit return ``results`` ((accuracy, loss) per epoch) in turn; other
-    passes are real. Returns the list of passes made, "val" or "test", in order."""
-    real_evaluate, real_build = engine.trainer.evaluate, engine.experiment.build_data_from_cfg
+    passes are real. Returns the list of passes made by Trainer.fit, "val" or "test", in order (the final test
+    of best.pt, made by engine.lifecycle.finish_training, is real and not listed)."""
+    real_evaluate, real_build = engine.trainer.evaluate_with, engine.experiment.build_run_data
     bundles, passes, scripted = [], [], iter(results)
 
-    def build_data_from_cfg(*args, **kwargs):
+    def build_run_data(*args, **kwargs):
         bundles.append(real_build(*args, **kwargs))
         return bundles[-1]
 
-    def evaluate(model, loader, *args, **kwargs):
-        result = real_evaluate(model, loader, *args, **kwargs)
+    def evaluate_with(spec, model, loader, *args, **kwargs):  # what Trainer.fit evaluates with
+        result = real_evaluate(spec, model, loader, *args, **kwargs)
         if loader is bundles[-1].val_loader:  # also the test loader under protocol=paper
             passes.append("val")
             result["accuracy"], result["loss"] = next(scripted)
@@ -162,8 +164,8 @@ def script_validation(monkeypatch, results: list[tuple[float, float]]) -> list[s
             passes.append("test")
         return result
 
-    monkeypatch.setattr(engine.experiment, "build_data_from_cfg", build_data_from_cfg)
-    monkeypatch.setattr(engine.trainer, "evaluate", evaluate)
+    monkeypatch.setattr(engine.experiment, "build_run_data", build_run_data)
+    monkeypatch.setattr(engine.trainer, "evaluate_with", evaluate_with)
     return passes
 
 
@@ -213,7 +215,7 @@ def test_pretrained_strict_false_loads_a_checkpoint_with_missing_and_extra_keys(
     edited = tmp_path / "edited.pt"
     save_checkpoint({**state, "model": weights}, edited)
 
-    model = build_model(compose_config(TINY), 1, 1, 10)
+    model = build_model(model_spec(compose_config(TINY)), 1, 1, 10)
     initial = model.out_layer.weight.detach().clone()
     with pytest.raises(CheckpointError, match="do not fit the model"):
         load_weights(model, weights, strict=True, source=str(edited))
@@ -236,7 +238,7 @@ def test_pretrained_strict_false_loads_a_checkpoint_with_missing_and_extra_keys(
 
 # --- train.mixed_precision -----------------------------------------------------------------------------------
 def test_mixed_precision_on_cpu_runs_the_forward_in_bfloat16_and_the_ffts_in_float32(monkeypatch):
-    model = build_model(compose_config([*TINY, "conv.use_fft=true"]), 1, 1, 10)
+    model = build_model(model_spec(compose_config([*TINY, "conv.use_fft=true"])), 1, 1, 10)
     layer_outputs = []
     for module in model.modules():
         if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d)):
@@ -304,8 +306,7 @@ def test_default_flextcn_learns_and_grows_its_masks(run_dir, one_thread):
     overrides = ["train.epochs=3", "train.limit_train_batches=10", "train.limit_eval_batches=1",
                  "train.scheduler_params.warmup_epochs=-1", "train.mask_params_lr_factor=1", "device=cpu",
                  "wandb.mode=disabled", "train.plot_every=-1"]
-    cfg = compose_config(overrides)
-    initial = build_model(cfg, 1, 1, 10)
+    initial = build_model(model_spec(compose_config(overrides)), 1, 1, 10)
     initial(torch.zeros(1, 1, 40))  # horizon "same": the grid, and so the kernel size, is set by the first forward
     initial_sizes = {name: size[0] for name, size in kernel_sizes(initial).items()}
     assert len(initial_sizes) == 8 and set(initial_sizes.values()) == {4}  # mask.init_value=0.075 on 40 steps
