@@ -65,7 +65,7 @@ from .lifecycle import Run, SpecSource, finish_training, finished_summary, start
 from .logger import PhaseLogger, RunLogger
 from .runtime import broadcast_from_main
 from .specs import RunSpec
-from .trainer import NonFiniteLossError, Trainer, evaluate_with, layer_statistics, result_fields
+from .trainer import NonFiniteLossError, Trainer, evaluate_with, layer_statistics
 
 PHASES = ("source", "finetune")
 SOURCE_MODEL = "source_model.pt"  # written when the source phase is finished (the original's final_source_res_model.pt)
@@ -300,14 +300,14 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
         _banner(run, f"source phase: {source_spec.loop.epochs} epochs at {source_res}x{source_res}")
         trainer, status, final = train_phase(run, spec, "source", model, source_data, logger,
                                              checkpoint=source_checkpoint, step_offset=0)
-        source_result = {**result_fields(final_test(final), ""), "status": status, "epochs_completed": trainer.epoch,
+        source_result = {**phase_test(final), "status": status, "epochs_completed": trainer.epoch,
                          "best_epoch": trainer.best.epoch, "best_test_accuracy": trainer.best.best_test_accuracy,
                          "elapsed_s": trainer.elapsed_s}
         _save_source_model(run, source_result)
         del source_data
     source_epochs = int(source_result["epochs_completed"])
     logger.update_summary(source_epochs_completed=source_epochs,
-                          **result_fields(_accuracies(source_result), "source_"))
+                          **accuracy_fields(source_result, "source_"))
 
     # --- out of the box at the target resolution -----------------------------------------------------------
     finetune_spec = phase_spec(spec, "finetune")
@@ -321,10 +321,10 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
         _banner(run, f"out-of-the-box test at {target_res}x{target_res}")
         test = evaluate_with(finetune_spec, model, target_data.test_loader, run.device, progress=run.is_main,
                              desc="ootb test")
-        ootb = {**result_fields(test, ""), "kernel_sizes": layer_statistics(model)["kernel_sizes"]}
+        ootb = {**test, "kernel_sizes": layer_statistics(model)["kernel_sizes"]}
     difference = ootb["accuracy"] - source_result["accuracy"]
     logger.update_summary(ootb_difference=difference, ootb_loss=ootb["loss"], ootb_kernel_sizes=ootb["kernel_sizes"],
-                          **result_fields(_accuracies(ootb), "ootb_"))
+                          **accuracy_fields(ootb, "ootb_"))
     if finetune_checkpoint is None:
         logger.log_step({"source_accuracy": source_result["accuracy"], "ootb_accuracy": ootb["accuracy"],
                          "ootb_difference": difference}, step=source_epochs)
@@ -354,14 +354,15 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
     return {**logger.summary, **results}
 
 
-def final_test(final: dict) -> dict:
-    """The test result inside :func:`finish_training`'s summary fields (``test_accuracy`` -> ``accuracy``, ...)."""
+def phase_test(final: dict) -> dict:
+    """A phase's test result (``accuracy``, ``loss``, ``accuracy_top5``) from :func:`finish_training`'s summary
+    fields (``test_accuracy``, ...)."""
     return {key[len("test_"):]: value for key, value in final.items() if key.startswith("test_")}
 
 
-def _accuracies(result: dict) -> dict:
-    """The accuracies of a phase result (``accuracy`` and, where reported, ``accuracy_top5``)."""
-    return {key: value for key, value in result.items() if key in ("accuracy", "accuracy_top5")}
+def accuracy_fields(result: dict, prefix: str) -> dict:
+    """The accuracies of a phase result (``accuracy`` and, where reported, ``accuracy_top5``) as summary fields."""
+    return {prefix + key: result[key] for key in ("accuracy", "accuracy_top5") if key in result}
 
 
 def _banner(run: Run, text: str) -> None:

@@ -58,8 +58,6 @@ def has_wandb_credentials() -> bool:
 
 
 def resolve_wandb_mode(mode: str, debug: bool) -> str:
-    if mode not in WANDB_MODES:
-        raise ValueError(f"wandb.mode={mode!r} is not valid; allowed: {', '.join(WANDB_MODES)}")
     env = os.environ.get("WANDB_MODE")
     if env in ("disabled", "offline", "online") and mode == "auto":
         return env

@@ -24,14 +24,12 @@ OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch
 
 
 def build_optimizer(model: torch.nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
+    """The spec's optimiser over the layers' parameter groups. The spec's values were checked when the config
+    was read (``config.validation``); an optimiser name outside :data:`OPTIMIZERS` is a KeyError."""
     groups = group_parameters_by_tag(model)
     factors = {"default": 1.0, "mask": spec.mask_params_lr_factor, "omega_0": spec.omega_0_lr_factor}
     param_groups = [{"params": params, "lr": spec.lr * factors.get(tag, 1.0), "name": tag}
                     for tag, params in groups.items() if params]
-    if spec.optimizer not in OPTIMIZERS:
-        raise ValueError(f"train.optimizer={spec.optimizer!r} is not valid; allowed: {', '.join(OPTIMIZERS)}")
-    if spec.optimizer == "SGD" and spec.momentum < 0:
-        raise ValueError(f"train.optimizer=SGD needs train.optimizer_params.momentum >= 0, got {spec.momentum}")
     extra = {"momentum": spec.momentum, "nesterov": spec.nesterov} if spec.optimizer == "SGD" else {}
     return OPTIMIZERS[spec.optimizer](param_groups, lr=spec.lr, weight_decay=spec.weight_decay, **extra)
 
@@ -125,43 +123,29 @@ def _warmup(optimizer, warmup_steps: int) -> Schedule:
                                                    total_iters=warmup_steps - 1) if warmup_steps > 1 else None)
 
 
-def _positive_decay_factor(spec: OptimSpec) -> float:
-    if spec.decay_factor <= 0:
-        raise ValueError(f"train.scheduler={spec.scheduler} needs train.scheduler_params.decay_factor > 0, "
-                         f"got {spec.decay_factor}")
-    return spec.decay_factor
-
-
 def _constant(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
     return _warmup(optimizer, warmup_steps)
 
 
 def _multistep(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
-    decay_factor = _positive_decay_factor(spec)
-    if not spec.decay_steps or any(step <= 0 for step in spec.decay_steps):
-        raise ValueError(f"train.scheduler=multistep needs positive train.scheduler_params.decay_steps (epochs), "
-                         f"got {list(spec.decay_steps)}")
     schedule = _warmup(optimizer, warmup_steps)
-    schedule.per_epoch = lr_scheduler.MultiStepLR(optimizer, milestones=list(spec.decay_steps), gamma=1.0 / decay_factor)
+    schedule.per_epoch = lr_scheduler.MultiStepLR(optimizer, milestones=list(spec.decay_steps),
+                                                  gamma=1.0 / spec.decay_factor)
     schedule.per_step_until = warmup_steps  # the warm-up's LinearLR stops; the per-epoch decay goes on
     return schedule
 
 
 def _exponential(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
-    decay_factor = _positive_decay_factor(spec)
     schedule = _warmup(optimizer, warmup_steps)
     # The original passes decay_factor itself as gamma (not its inverse).
-    schedule.per_epoch = lr_scheduler.ExponentialLR(optimizer, gamma=decay_factor)
+    schedule.per_epoch = lr_scheduler.ExponentialLR(optimizer, gamma=spec.decay_factor)
     schedule.per_step_until = warmup_steps
     return schedule
 
 
 def _plateau(optimizer, spec: OptimSpec, warmup_steps: int, total_steps: int) -> Schedule:
-    decay_factor = _positive_decay_factor(spec)
-    if spec.patience < 0:
-        raise ValueError(f"train.scheduler=plateau needs train.scheduler_params.patience >= 0, got {spec.patience}")
     schedule = _warmup(optimizer, warmup_steps)
-    schedule.plateau = lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1.0 / decay_factor,
+    schedule.plateau = lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=1.0 / spec.decay_factor,
                                                       patience=spec.patience)
     return schedule
 
@@ -179,8 +163,6 @@ def build_schedule(optimizer: torch.optim.Optimizer, spec: OptimSpec, epochs: in
     :func:`warmup_cosine_factors`). A run shorter than its warm-up simply ends inside it. The other schedules
     step per epoch (or on the validation accuracy) after the warm-up.
     """
-    if spec.scheduler not in SCHEDULERS:
-        raise ValueError(f"train.scheduler={spec.scheduler!r} is not valid; allowed: {', '.join(SCHEDULERS)}")
     total_steps = max(1, epochs * steps_per_epoch)
     warmup_steps = int(round(max(0.0, float(spec.warmup_epochs)) * steps_per_epoch))
     return SCHEDULERS[spec.scheduler](optimizer, spec, warmup_steps, total_steps)

@@ -21,7 +21,7 @@ from .crossres import move_to_resolution, with_resolution
 from .lifecycle import Run, SpecSource
 from .runtime import Dist
 from .stored import checkpoint_spec
-from .trainer import evaluate_with, layer_statistics, result_fields
+from .trainer import evaluate_with, layer_statistics
 
 
 def evaluate_at_resolutions(source: SpecSource, run: Run) -> dict:
@@ -42,7 +42,7 @@ def evaluate_at_resolutions(source: SpecSource, run: Run) -> dict:
         test = evaluate_with(at_resolution, model, data.test_loader, run.device, progress=True,
                              desc=f"test @{resolution}")
         grid_sizes = sorted(set(grids.values()))
-        rows.append({"resolution": resolution, **result_fields(test, ""),
+        rows.append({"resolution": resolution, **test,
                      # taps per dimension of the CKConv/FlexConv grids (None: no such layers)
                      "kernel_grid": grid_sizes[0] if len(grid_sizes) == 1 else (grids or None),
                      "kernel_sizes": layer_statistics(model)["kernel_sizes"]})

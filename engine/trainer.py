@@ -285,10 +285,10 @@ def evaluate_with(spec: RunSpec, model, loader, device: torch.device, *, progres
                     mixed_precision=spec.runtime.mixed_precision, progress=progress, desc=desc)
 
 
-def result_fields(test: dict, prefix: str = "test_") -> dict:
-    """An evaluation's accuracy, loss and (where reported) top-5 accuracy under summary names:
-    ``{prefix}accuracy``, ``{prefix}loss``, ``{prefix}accuracy_top5``."""
-    return {f"{prefix}{key}": value for key, value in test.items()}
+def result_fields(test: dict) -> dict:
+    """An evaluation's accuracy, loss and (where reported) top-5 accuracy under their summary names:
+    ``test_accuracy``, ``test_loss``, ``test_accuracy_top5``."""
+    return {f"test_{key}": value for key, value in test.items()}
 
 
 def sync_buffers(model: torch.nn.Module) -> None:

@@ -1,7 +1,9 @@
 """Turn finished runs into the paper's tables: mean +- std over seeds, next to the published number.
 
 Scans run directories (anything with a ``summary.json`` and ``.hydra/overrides.yaml``) below the given
-folders, groups them by their ``experiment=<preset>`` override, and prints one Markdown row per preset.
+folders, groups them by their ``experiment=<preset>`` override, and prints one Markdown row per preset. A run
+counts when it is finished (``engine.lifecycle.is_finished``, the test of ``train.resume=auto`` and
+``reproduce.py``) or is a checkpoint evaluation (``train.do=False``, status ``evaluated``).
 The published numbers come from each preset's ``paper:`` node (``cfg/experiment/``: table, row, published
 mean/std per summary.json key, parameter count). ``experiments/reproduce.py`` uses the same functions as
 the table step of a sweep.
