@@ -1,7 +1,8 @@
 """Optimiser with tag-based parameter groups, and learning-rate schedules.
 
-Groups come from the layers' own tags (``ckconv.nn.group_parameters_by_tag``): FlexConv mask parameters
-get ``train.mask_params_lr_factor * lr`` and learnable SIREN omega_0's ``train.omega_0_lr_factor * lr``.
+Groups come from the layers' own tags (``ckconv.nn.param_groups`` over ``group_parameters_by_tag``): FlexConv
+mask parameters get ``train.mask_params_lr_factor * lr`` and learnable SIREN omega_0's
+``train.omega_0_lr_factor * lr``.
 Schedules are ``torch.optim.lr_scheduler`` objects; ``Schedule`` says when each one is stepped.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim import lr_scheduler
 
-from ckconv.nn import group_parameters_by_tag
+from ckconv.nn import param_groups
 
 from .specs import OptimSpec
 
@@ -26,12 +27,10 @@ OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch
 def build_optimizer(model: torch.nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
     """The spec's optimiser over the layers' parameter groups. The spec's values were checked when the config
     was read (``config.validation``); an optimiser name outside :data:`OPTIMIZERS` is a KeyError."""
-    groups = group_parameters_by_tag(model)
-    factors = {"default": 1.0, "mask": spec.mask_params_lr_factor, "omega_0": spec.omega_0_lr_factor}
-    param_groups = [{"params": params, "lr": spec.lr * factors.get(tag, 1.0), "name": tag}
-                    for tag, params in groups.items() if params]
+    groups = param_groups(model, spec.lr, mask_lr_factor=spec.mask_params_lr_factor,
+                          omega_0_lr_factor=spec.omega_0_lr_factor)
     extra = {"momentum": spec.momentum, "nesterov": spec.nesterov} if spec.optimizer == "SGD" else {}
-    return OPTIMIZERS[spec.optimizer](param_groups, lr=spec.lr, weight_decay=spec.weight_decay, **extra)
+    return OPTIMIZERS[spec.optimizer](groups, lr=spec.lr, weight_decay=spec.weight_decay, **extra)
 
 
 def describe_optimizer(optimizer: torch.optim.Optimizer) -> str:

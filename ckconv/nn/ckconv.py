@@ -56,6 +56,16 @@ class CKConv(nn.Module):
         bias: conv bias (``C_out``, init 0) and kernel-net biases.
         use_fft: ``True`` (FFT convolution), ``False`` (spatial) or ``"auto"`` (faster one for the
             current kernel size, see :func:`ckconv.nn.functional.prefer_fft`).
+
+    Shapes: ``[B, C_in, L] -> [B, C_out, L]`` (1D, causal) and ``[B, C_in, H, W] -> [B, C_out, H, W]`` (2D,
+    "same"); stride 1. The kernel of the last forward is ``last_kernel`` ``[C_out, C_in, *kernel_size]``.
+
+    Example::
+
+        conv = CKConv(3, 16, data_dim=2, horizon=33)
+        y = conv(torch.randn(8, 3, 32, 32))     # [8, 16, 32, 32]; conv.kernel_size == (33, 33)
+        seq = CKConv(1, 8, data_dim=1, horizon="same")
+        y = seq(torch.randn(8, 1, 100))         # [8, 8, 100]; y[..., t] depends on x[..., :t + 1] only
     """
 
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, horizon="same", *,
@@ -240,16 +250,35 @@ class FlexConv(CKConv):
             envelope-centre range to ``1.667 * mask_init_value`` around the mask centre.
         mask_threshold: mask value below which the kernel is cropped (0.1).
         mask_dynamic_cropping: crop the kernel to where the mask exceeds the threshold.
+        mask_init_taps: None (the mask starts at ``mask_init_value``) or the initial kernel size in taps per
+            dimension (odd in 2D): the mask is set as :meth:`crop_to` does, at construction for an int
+            horizon, else at the first forward when the grid size is known. It keeps a converted
+            ``k x k`` convolution at ``k x k`` whatever the resolution (:func:`ckconv.flexify`); with
+            ``mask_init_value`` alone the initial crop shrinks with the grid (1 tap on grids of <= 13 taps,
+            where the mask gets no gradient). A loaded state dict with a known grid takes precedence.
 
     Mask parameters (``mask_params``, shape ``[D, 2]`` of ``(mean, sigma)`` rows) are tagged ``"mask"`` so
     an optimiser can give them their own learning rate (see :func:`ckconv.nn.group_parameters_by_tag`).
+
+    Shapes: as :class:`CKConv` (1D causal ``[B, C_in, L] -> [B, C_out, L]``, 2D "same" ``[B, C_in, H, W] ->
+    [B, C_out, H, W]``); ``kernel_size`` is the current cropped size, ``grow_mask()`` / ``crop_to(taps)`` set it.
+
+    Example::
+
+        conv = FlexConv(3, 16, data_dim=2, horizon=33)          # paper defaults: MAGNet 32x3, mask 0.075
+        y = conv(torch.randn(8, 3, 32, 32))                     # [8, 16, 32, 32]; conv.kernel_size == (5, 5)
+        conv = FlexConv(3, 16, data_dim=2, horizon="same", mask_init_taps=3)
+        y = conv(torch.randn(8, 3, 64, 64))                     # grid 65, kernel starts at (3, 3)
+        seq = FlexConv(1, 30, data_dim=1, horizon="same", use_fft="auto")
+        y = seq(torch.randn(8, 1, 784))                         # [8, 30, 784], causal; kernel starts at 64 taps
     """
 
     _param_tags = {"mask_params": "mask"}
 
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, horizon="same", *,
                  mask_use: bool = True, mask_type: str = "gaussian", mask_init_value: float = 0.075,
-                 mask_threshold: float = 0.1, mask_dynamic_cropping: bool = True, **ckconv_kwargs):
+                 mask_threshold: float = 0.1, mask_dynamic_cropping: bool = True, mask_init_taps: int | None = None,
+                 **ckconv_kwargs):
         if mask_type not in MASK_TYPES:
             raise ValueError(f"mask_type={mask_type!r} is not valid; allowed: {', '.join(MASK_TYPES)}")
         if not mask_init_value > 0:
@@ -257,6 +286,11 @@ class FlexConv(CKConv):
         if not 0 < mask_threshold < 1:
             raise ValueError(f"mask_threshold={mask_threshold!r} is not valid; allowed: 0 < threshold < 1")
         _check_data_dim(data_dim)
+        if mask_init_taps is not None and (isinstance(mask_init_taps, bool) or not isinstance(mask_init_taps, int)
+                                           or mask_init_taps < 1 or (data_dim == 2 and mask_init_taps % 2 == 0)
+                                           or not mask_use):
+            raise ValueError(f"mask_init_taps={mask_init_taps!r} is not valid; allowed: None or a positive int "
+                             f"(odd in 2D), with mask_use=True")
         # Kernel-net envelopes start around the mask centre. In 1D the mask sits at +1; the
         # original centred the envelopes at 0 there, where the initial mask hides them.
         center = 1.0 if data_dim == 1 else 0.0
@@ -271,6 +305,25 @@ class FlexConv(CKConv):
             self.mask_params = nn.Parameter(init)
         else:
             self.mask_params = None
+        self._pending_init_taps = mask_init_taps
+        self._apply_init_taps()
+
+    def _apply_init_taps(self) -> None:
+        """Set the mask to ``mask_init_taps`` taps once the grid size is known (then never again)."""
+        if self._pending_init_taps is not None and self.grid_size:
+            taps, self._pending_init_taps = self._pending_init_taps, None
+            self.crop_to(taps)
+
+    def _resolve_grid(self, x: torch.Tensor) -> int:
+        n = super()._resolve_grid(x)
+        if self._pending_init_taps is not None:
+            self._apply_init_taps()
+        return n
+
+    def set_extra_state(self, state) -> None:
+        super().set_extra_state(state)
+        if self.grid_size:  # a stored layer with a known grid has its own (trained) mask
+            self._pending_init_taps = None
 
     @property
     def mask_mean(self) -> torch.Tensor | None:
@@ -358,7 +411,13 @@ class SeparableFlexConv(FlexConv):
     Arguments: those of :class:`FlexConv`. Parameters: the kernel net with ``C_in`` outputs, ``2 D`` mask
     parameters, ``C_out * C_in`` pointwise weights and ``C_out`` biases (with ``bias``).
     ``last_kernel`` and :meth:`kernel` give the depthwise kernel ``[C_in, 1, *kernel_size]``
-    (``kernel_channels == (C_in, 1)``).
+    (``kernel_channels == (C_in, 1)``). Shapes: as :class:`FlexConv`.
+
+    Example::
+
+        conv = SeparableFlexConv(16, 32, data_dim=2, horizon=33)
+        y = conv(torch.randn(8, 16, 32, 32))     # [8, 32, 32, 32]
+        conv.last_kernel.shape                   # [16, 1, 5, 5]; conv.dense_kernel().shape == [32, 16, 5, 5]
     """
 
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, horizon="same", **flexconv_kwargs):

@@ -9,6 +9,13 @@ follows it in a separable layer.
 
 The FFT versions pass explicit transform lengths, so they are exact for odd and even input and kernel
 sizes and for non-square kernels (the original was wrong for odd padded lengths).
+
+Example::
+
+    from ckconv.nn.functional import causal_conv1d, convolve
+    x, kernel = torch.randn(2, 3, 16, 16), torch.randn(4, 3, 5, 5)
+    y = convolve(x, kernel, None, use_fft="auto")       # [2, 4, 16, 16] ("same")
+    y = causal_conv1d(torch.randn(2, 3, 50), torch.randn(4, 3, 7))   # [2, 4, 50], causal
 """
 from __future__ import annotations
 

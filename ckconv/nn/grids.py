@@ -14,7 +14,14 @@ HORIZON_KEYWORDS = ("same", "full")
 
 
 def coordinates(n: int, device=None, dtype=None) -> torch.Tensor:
-    """The 1D coordinate vector ``linspace(-1, 1, n)`` of shape ``[n]``."""
+    """The 1D coordinate vector ``linspace(-1, 1, n)`` of shape ``[n]``.
+
+    Args: ``n`` taps (>= 2); ``device``, ``dtype`` as in ``torch.linspace``.
+
+    Example::
+
+        coordinates(5)     # tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    """
     return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
 
 
@@ -22,6 +29,12 @@ def cartesian_points(vectors: list[torch.Tensor]) -> torch.Tensor:
     """All points of the grid spanned by per-dimension coordinate vectors, shape ``[prod(n_d), D]``.
 
     Matrix ("ij") indexing: the first coordinate column is the first spatial axis (rows in 2D).
+
+    Args: ``vectors``, one 1D tensor ``[n_d]`` per dimension ``d``.
+
+    Example::
+
+        cartesian_points([coordinates(3), coordinates(5)]).shape     # [15, 2]; row 1 is (-1.0, -0.5)
     """
     mesh = torch.meshgrid(*vectors, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
@@ -58,15 +71,16 @@ def resolve_horizon(horizon, input_length: int, data_dim: int) -> int:
 
     ``"same"`` -> the input length (rounded up to odd in 2D, where "same" convolution needs an odd
     kernel; the original raised instead); ``"full"`` -> ``2 * length - 1`` (odd, reaches every
-    position from every position); an int -> itself.
+    position from every position); an int -> itself. At least 2 taps (3 in 2D): a grid needs two points,
+    and a 2D one an odd number (a 1x1 feature map, e.g. the last stage of a ResNet on 32x32 images).
     """
     if horizon == "same":
         n = input_length
         if data_dim == 2 and n % 2 == 0:
             n += 1
-        return max(n, 2)
+        return max(n, 3 if data_dim == 2 else 2)
     if horizon == "full":
-        return 2 * input_length - 1
+        return max(2 * input_length - 1, 3 if data_dim == 2 else 2)
     return int(horizon)
 
 

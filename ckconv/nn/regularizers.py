@@ -26,7 +26,19 @@ FUNCTIONS = ("l2_relu", "offset_elu")
 
 def kernel_norm_penalty(model: nn.Module) -> torch.Tensor:
     """``sum_m ||K_m||_2 + ||b_m||_2`` over CKConv/FlexConv layers, using the kernels of the last forward
-    (``layer.last_kernel_norm()``)."""
+    (``layer.last_kernel_norm()``).
+
+    Args:
+        model: any module; layers that have not run a forward yet (and other modules) add nothing.
+
+    Returns a scalar tensor (0 without such layers), differentiable: add ``weight * penalty`` to the loss
+    after the forward.
+
+    Example::
+
+        model = torch.nn.Sequential(FlexConv(3, 8, data_dim=2, horizon=33))
+        loss = model(torch.randn(2, 3, 32, 32)).pow(2).mean() + 1e-4 * kernel_norm_penalty(model)
+    """
     total = None
     for module in model.modules():
         term = module.last_kernel_norm() if isinstance(module, CKConv) else None
@@ -40,7 +52,14 @@ def kernel_norm_penalty(model: nn.Module) -> torch.Tensor:
 
 
 def nyquist_frequency(resolution: int) -> float:
-    """Nyquist frequency (cycles per unit coordinate) of a ``resolution``-tap grid on [-1, 1]: (k - 1) / 4."""
+    """Nyquist frequency (cycles per unit coordinate) of a ``resolution``-tap grid on [-1, 1]: (k - 1) / 4.
+
+    Args: ``resolution``, the number of taps ``k`` (int >= 2). Returns a float.
+
+    Example::
+
+        nyquist_frequency(33)     # 8.0
+    """
     return (resolution - 1) / 4.0
 
 
@@ -79,6 +98,15 @@ def anti_aliasing_penalty(model: nn.Module, resolution: int, factor: float = 0.1
         factor: lambda. target: ``gabor`` or ``gabor+mask``. method: ``together`` (each of the L+1 filters
             against ``f_N / (L + 1)``), ``together+mask`` (same as together), ``summed`` (per layer, sum of
             filter frequencies against ``f_N``). fn: ``l2_relu`` (``sum relu(over)^2``) or ``offset_elu``.
+        gauss_stddevs: how many envelope/mask standard deviations count towards a frequency.
+
+    Returns a scalar tensor (0 without such layers), computed from the kernel-net parameters only (no forward
+    needed): add it to the loss.
+
+    Example::
+
+        model = torch.nn.Sequential(FlexConv(3, 8, data_dim=2, horizon=33))
+        penalty = anti_aliasing_penalty(model, resolution=33, factor=0.1, target="gabor+mask")
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise ValueError(f"anti-aliasing resolution={resolution!r} is not valid; allowed: an int >= 2 "

@@ -55,6 +55,14 @@ class SRFConv(nn.Module):
 
     Parameters: ``alpha`` ``[F, C_in, C_out]`` ~ N(0, 1) and the scalar ``scale``:
     ``15 * C_in * C_out + 1`` for order 4.
+
+    Shapes: ``[B, C_in, H, W] -> [B, C_out, H, W]``; the kernel is ``[C_out, C_in, k, k]`` with ``k`` following
+    the learned scale (``kernel_size``).
+
+    Example::
+
+        conv = SRFConv(3, 16, order=4)
+        y = conv(torch.randn(8, 3, 32, 32))     # [8, 16, 32, 32]; conv.kernel_size == (7, 7) at init
     """
 
     def __init__(self, in_channels: int, out_channels: int, data_dim: int = 2, order: int = 4,

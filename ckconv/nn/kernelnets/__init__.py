@@ -20,7 +20,17 @@ def build_kernel_net(kernel_type: str, data_dim: int, out_features: int, *, hidd
                      weight_norm: bool = False, steerable: bool = False, init_spatial_value: float = 1.0,
                      init_spatial_center: float = 0.0, bias_init=None, norm: str = "",
                      activation: str = "ReLU", bias: bool = True) -> KernelNet:
-    """Build the kernel net named ``kernel_type`` (one of ``KERNEL_TYPES``)."""
+    """Build the kernel net named ``kernel_type`` (one of ``KERNEL_TYPES``).
+
+    Args: ``kernel_type`` (``MAGNet``, ``Gabor``, ``Fourier``, ``SIREN``, ``nSIREN``, ``MLP``), ``data_dim``,
+    ``out_features`` and the keywords of the chosen net (those a net does not take are ignored).
+    Returns a :class:`KernelNet` mapping positions ``[P, data_dim]`` to ``[P, out_features]``.
+
+    Example::
+
+        net = build_kernel_net("MAGNet", data_dim=2, out_features=6, hidden=16)   # a MAGNet
+        net(torch.zeros(1, 2)).shape                                               # [1, 6]
+    """
     common = dict(hidden=hidden, no_layers=no_layers, bias=bias)
     spatial = dict(input_scale=input_scale, init_spatial_value=init_spatial_value,
                    init_spatial_center=init_spatial_center, bias_init=bias_init)

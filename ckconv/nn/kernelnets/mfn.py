@@ -93,6 +93,23 @@ class MAGNet(MFNBase):
     Filter ``l`` has anisotropic ``gamma ~ Gamma(alpha / (l + 1), beta)`` per hidden unit and input
     dimension, centres ``mu ~ mu_center + init_spatial_value * U(-1, 1)`` and sine weights scaled by
     ``input_scale / sqrt(L + 1) * gamma``.
+
+    Args:
+        data_dim: ``D``, the dimension of the positions (1 or 2).
+        out_features: number of kernel values per position (``C_out * C_in`` inside a CKConv/FlexConv).
+        hidden, no_layers: width ``H`` and number ``L`` of hidden linears (``L + 1`` Gabor filters).
+        input_scale: frequency scale of the sines. init_spatial_value, init_spatial_center: range and centre
+            of the envelope centres ``mu``. alpha, beta: Gamma prior of the envelope widths.
+        steerable: rotate each envelope by a learned angle (2D only). bias: biases of every linear/filter.
+        bias_init: None (torch default), ``"zero"`` or ``"uniform"`` for the hidden and output linears.
+
+    Shapes: positions ``[P, D]`` in ``[-1, 1]^D`` -> ``[P, out_features]``.
+
+    Example::
+
+        net = MAGNet(data_dim=2, out_features=6, hidden=32, no_layers=3)
+        points = ckconv.nn.cartesian_points([ckconv.nn.coordinates(5)] * 2)   # [25, 2]
+        net(points).shape                                                      # [25, 6]
     """
 
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,
@@ -111,7 +128,16 @@ class MAGNet(MFNBase):
 
 
 class GaborNet(MFNBase):
-    """MFN-Gabor: isotropic ``gamma ~ Gamma(alpha / (L + 1), beta)`` in every filter."""
+    """MFN-Gabor: isotropic ``gamma ~ Gamma(alpha / (L + 1), beta)`` in every filter.
+
+    Args: those of :class:`MAGNet` except ``steerable`` (one envelope width per hidden unit, not per dimension).
+    Shapes: positions ``[P, D]`` -> ``[P, out_features]``.
+
+    Example::
+
+        net = GaborNet(data_dim=1, out_features=4)
+        net(ckconv.nn.coordinates(9)[:, None]).shape     # [9, 4]
+    """
 
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,
                  input_scale: float = 25.6, init_spatial_value: float = 1.0, init_spatial_center: float = 0.0,
@@ -129,6 +155,14 @@ class FourierNet(MFNBase):
     """MFN-Fourier: sine filters scaled by ``input_scale / sqrt(L + 1)``.
 
     Unlike the original (which always used 256), ``input_scale`` is honoured.
+
+    Args: ``data_dim``, ``out_features``, ``hidden``, ``no_layers``, ``input_scale``, ``bias``, ``bias_init`` as in
+    :class:`MAGNet` (no envelopes). Shapes: positions ``[P, D]`` -> ``[P, out_features]``.
+
+    Example::
+
+        net = FourierNet(data_dim=2, out_features=6, input_scale=25.6)
+        net(torch.rand(10, 2) * 2 - 1).shape     # [10, 6]
     """
 
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,

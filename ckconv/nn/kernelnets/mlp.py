@@ -23,6 +23,23 @@ class _GroupNormOverPoints(nn.Module):
 
 
 class MLP(KernelNet):
+    """Plain MLP kernel net: ``no_layers - 1`` blocks ``Linear -> norm -> activation``, then an output linear.
+
+    Args:
+        data_dim, out_features: position dimension ``D`` and kernel values per position.
+        hidden, no_layers: width and number of linears (>= 2).
+        norm: ``""``, ``"BatchNorm"`` or ``"LayerNorm"`` (over all hidden units and positions).
+        activation: ``"ReLU"``, ``"LeakyReLU"`` or ``"Swish"``.
+        bias: linear biases (initialised to 0). weight_norm: weight normalisation of every linear.
+
+    Shapes: positions ``[P, D]`` -> ``[P, out_features]``.
+
+    Example::
+
+        net = MLP(data_dim=2, out_features=6, hidden=32, no_layers=3, activation="ReLU")
+        net(torch.rand(10, 2) * 2 - 1).shape     # [10, 6]
+    """
+
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,
                  norm: str = "", activation: str = "ReLU", bias: bool = True, weight_norm: bool = False):
         super().__init__()

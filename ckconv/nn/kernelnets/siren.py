@@ -45,6 +45,19 @@ class SIREN(KernelNet):
     Init: first layer ``U(-1/D, 1/D)``; every later layer (output included)
     ``U(-sqrt(6/fan_in)/omega_0, +sqrt(6/fan_in)/omega_0)``. ``weight_norm`` wraps every linear in
     PyTorch's weight normalisation (dim 0) after init.
+
+    Args:
+        data_dim, out_features: position dimension ``D`` and kernel values per position.
+        hidden, no_layers: width and number of ALL linears (>= 2).
+        omega_0, learn_omega_0: sine frequency (> 0) and whether it is a parameter (tagged ``"omega_0"``).
+        weight_norm, bias, bias_init: see above and :class:`MAGNet`. variant: ``"siren"`` or ``"nsiren"``.
+
+    Shapes: positions ``[P, D]`` -> ``[P, out_features]``.
+
+    Example::
+
+        net = SIREN(data_dim=2, out_features=6, omega_0=30.0, learn_omega_0=True)
+        net(torch.rand(10, 2) * 2 - 1).shape     # [10, 6]
     """
 
     def __init__(self, data_dim: int, out_features: int, hidden: int = 32, no_layers: int = 3, *,
