@@ -15,17 +15,12 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from config import hydra_output_dir, prepare_argv, read_or_exit
-from engine.errors import report_errors
+from config import prepare_argv, run_entry
 
 
 @hydra.main(config_path="cfg", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
-    reader = read_or_exit(cfg, entry="run_crossres")  # a bad value exits 2 like a misspelt key, before any work
-    from engine.crossres import run
-
-    with report_errors():
-        run(reader, hydra_output_dir())
+    run_entry(cfg, "run_crossres")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ Importing it registers the schema in Hydra's ConfigStore (``base_config``). Depe
 packages whose values it checks (``ckconv``, ``models``, ``datasets``, ``engine``) never import it.
 """
 from .cli import (CONFIG_DIR, CONFIG_NAME, USER_GROUPS, check_overrides, check_overrides_or_exit, compose_config,
-                  explicit_keys, group_options, hydra_output_dir, prepare_argv, read_or_exit, suggest_keys)
+                  explicit_keys, group_options, hydra_output_dir, prepare_argv, read_or_exit, run_entry,
+                  suggest_keys)
 from .errors import ConfigError
 from .read import SpecReader, model_spec, read_command, run_spec
 from .schema import Config, schema_keys, with_defaults
@@ -24,5 +25,5 @@ from .validation import config_warnings, validate_config
 
 __all__ = ["CONFIG_DIR", "CONFIG_NAME", "USER_GROUPS", "Config", "ConfigError", "SpecReader", "check_overrides",
            "check_overrides_or_exit", "compose_config", "config_warnings", "explicit_keys", "group_options",
-           "hydra_output_dir", "model_spec", "prepare_argv", "read_command", "read_or_exit", "run_spec",
+           "hydra_output_dir", "model_spec", "prepare_argv", "read_command", "read_or_exit", "run_entry", "run_spec",
            "schema_keys", "suggest_keys", "validate_config", "with_defaults"]

@@ -181,6 +181,23 @@ def read_or_exit(cfg: Any, *, entry: str, explicit: Optional[Sequence[str]] = No
         exit_with(error)
 
 
+def run_entry(cfg: Any, entry: str) -> dict:
+    """The body of every entry point's ``@hydra.main`` function: read the config once (a bad value exits 2,
+    :func:`read_or_exit`), then run the engine's protocol of ``entry`` in Hydra's run directory; known user errors
+    (missing data, a bad checkpoint, a diverged run) print one ``error:`` line and exit 1."""
+    from engine.errors import report_errors
+
+    reader = read_or_exit(cfg, entry=entry)
+    if entry == "run_crossres":
+        from engine.crossres import run
+    elif entry == "run_profiler":
+        from engine.profiler import run
+    else:
+        from engine.experiment import run
+    with report_errors():
+        return run(reader, hydra_output_dir())
+
+
 def hydra_output_dir() -> Path:
     """The run directory Hydra made for this run (``hydra.run.dir``)."""
     from hydra.core.hydra_config import HydraConfig
