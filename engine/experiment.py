@@ -48,7 +48,7 @@ def train(source: SpecSource, run: Run) -> dict:
         if path.parent.name == "checkpoints":
             run_dir = path.parent.parent  # keep writing into the interrupted run's directory
         print(f"resuming from {path} (epoch {checkpoint['epoch']}) in {run_dir}")
-    spec = run.seed(spec, stored_seed=checkpoint["config"]["seed"] if checkpoint else None)
+    spec = run.seed(spec, fixed_seed=checkpoint["config"]["seed"] if checkpoint else None)
 
     # The model first: it needs only the data's shape, so a model the layers reject fails before any data
     # is read.

@@ -109,10 +109,11 @@ class Run:
         if self.is_main:
             print(text)
 
-    def seed(self, spec: RunSpec, stored_seed: Optional[int] = None) -> RunSpec:
-        """The spec with its seed fixed (``seed=-1`` draws one: rank 0's, so that all ranks split, permute and
-        shard the data alike; a resumed run keeps the one it drew) and every RNG seeded from it."""
-        seed = int(stored_seed) if stored_seed is not None else broadcast_from_main(draw_seed(spec.runtime.seed))
+    def seed(self, spec: RunSpec, fixed_seed: Optional[int] = None) -> RunSpec:
+        """The spec with its seed fixed - ``fixed_seed`` where given (a resumed run keeps the one it drew), else the
+        spec's, where ``seed=-1`` draws one (rank 0's, so that all ranks split, permute and shard the data alike) -
+        and every RNG seeded from it."""
+        seed = int(fixed_seed) if fixed_seed is not None else broadcast_from_main(draw_seed(spec.runtime.seed))
         seed_everything(seed, spec.runtime.deterministic)
         return spec.with_seed(seed)
 

@@ -280,7 +280,7 @@ def run(source: SpecSource, run_dir: Path) -> dict:
 
 def profile_model(spec: RunSpec, run: Run) -> dict:
     device, prof = run.device, spec.profile
-    spec = run.seed(spec, stored_seed=max(spec.runtime.seed, 0))  # timings need no drawn seed
+    spec = run.seed(spec, fixed_seed=max(spec.runtime.seed, 0))  # timings need no drawn seed
     n, warmup, batch_size = prof.n_batches, prof.warmup_batches, spec.data.batch_size
     meta = profiled_meta(spec)
     if prof.data_mode == "dataset":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from datasets import DataSpec
@@ -149,7 +148,3 @@ class RunSpec:
         return dataclasses.replace(self, data=dataclasses.replace(self.data, seed=seed),
                                    runtime=dataclasses.replace(self.runtime, seed=seed),
                                    config={**self.config, "seed": seed})
-
-    @property
-    def data_root(self) -> Optional[Path]:
-        return Path(self.data.root) if self.data.root else None
