@@ -29,7 +29,8 @@ from .validation import config_warnings, validate_config
 # Keys that describe how to run, not what was trained: taken from the current command, never from a
 # stored checkpoint config (a checkpoint made on a GPU must evaluate on a laptop).
 RUNTIME_KEYS = ("device", "train.do", "train.resume", "pretrained", "pretrained_params", "pretrained_strict",
-                "wandb", "debug", "dataset_params.root", "dataset_params.num_workers", "comment",
+                "wandb", "debug", "dataset_params.root", "dataset_params.num_workers", "dataset_params.in_ram",
+                "dataset_params.from_cache", "comment",
                 "cross_res.eval_resolutions")
 
 
@@ -131,7 +132,7 @@ def data_spec(cfg: Any) -> DataSpec:
                     val_fraction=params.val_fraction, seed=cfg.seed, num_workers=None if workers < 0 else workers,
                     permuted=params.permuted, noise_padded=params.noise_padded,
                     resolution=C.parse_resize(cfg.cross_res.resize), interpolation=cfg.cross_res.interpolation,
-                    synthetic=params.synthetic)
+                    synthetic=params.synthetic, in_ram=params.in_ram, from_cache=params.from_cache)
 
 
 def _milestones(value: Any) -> tuple[int, ...]:

@@ -65,7 +65,8 @@ class NetConfig:
     """The network (`models/`)."""
 
     type: str = key("TCN", "[default exp.] model: ResNet (FlexNet, 2D / ResNet 1D) | TCN (FlexTCN/CKTCN, 1D) | "
-                    "CIFARResNet20/32/44/56/110 (fixed baselines that ignore conv/kernel/mask)", allowed=C.model_names)
+                    "CIFARResNet20/32/44/56/110, OriginalResnet10/18 (fixed baselines that ignore "
+                    "conv/kernel/mask)", allowed=C.model_names)
     no_hidden: int = key(32, "[default exp.] base width C (channels)")
     no_blocks: int = key(4, "[default exp.] number of residual blocks")
     dropout: float = key(0.1, "[default exp.; orig: 0.0] dropout inside the blocks")
@@ -159,8 +160,15 @@ class DatasetParamsConfig:
     """Dataset options."""
 
     root: str = key("", 'data directory; "" = <project root>/data')
-    in_ram: bool = key(False, "original: ImageNet-k / Cityscapes in RAM; not included", status=UNUSED)
-    from_cache: bool = key(False, "original: downsampled-ImageNet .npy cache; not included", status=UNUSED)
+    in_ram: bool = key(False, "downsampled ImageNet (Imagenet8/16/32/64, Imagenet-k) stored as image folders: decode "
+                       "every image once into one uint8 tensor in memory instead of at every access (the official "
+                       "pickled files are always read into memory); with from_cache: read the cache into memory "
+                       "instead of memory-mapping it",
+                       no_effect_on="datasets other than the downsampled ImageNet ones")
+    from_cache: bool = key(False, "downsampled ImageNet: write the decoded uint8 images once to "
+                           "<data root>/cache/Imagenet{k}/{train,val}.pt and memory-map them in later runs (fast start, "
+                           "one copy shared by runs and workers; rebuilt when the source files change)",
+                           no_effect_on="datasets other than the downsampled ImageNet ones")
     permuted: bool = key(False, "sMNIST -> pMNIST (one fixed permutation drawn from `seed`, stored in the checkpoint)")
     noise_padded: bool = key(False, "sCIFAR10 -> noise-padded CIFAR-10 (npCIFAR10; noise fixed by `seed`, stored in "
                              "the checkpoint)")
@@ -219,8 +227,8 @@ class TrainConfig:
     """Training."""
 
     do: bool = key(True, "train; False = only evaluate (a checkpoint from `pretrained` or `train.resume`)")
-    augment: str = key("None", 'None | resnet (flip + padded crop; CIFAR) | standard (MNIST); "None" is a string; '
-                       "what each dataset allows is checked by the dataset")
+    augment: str = key("None", 'None | resnet (flip + padded crop; CIFAR; STL10 adds a 32 px cutout) | standard (MNIST); '
+                       '"None" is a string; what each dataset allows is checked by the dataset')
     report_top5_acc: bool = key(False, "also report top-5 accuracy")
     epochs: int = key(50, "[default exp.] number of epochs")
     batch_size: int = key(64, "[default exp.] batch size (train and evaluation)")
@@ -338,8 +346,8 @@ class PublishedResult:
 class PaperConfig:
     """[new] What a paper preset reproduces (read by experiments/make_tables.py; no effect on a run)."""
 
-    table: str = key("", 'the table the preset is a row of: "1", "3", "4", "8" (the paper\'s) or "dev" (tiny MNIST-1D '
-                     'runs, minutes on a CPU); "" = none (experiments/reproduce.py runs a table)')
+    table: str = key("", 'the table the preset is a row of: "1", "3", "4", "6", "7", "8", "9" (the paper\'s) or "dev" '
+                     '(tiny MNIST-1D runs, minutes on a CPU); "" = none (experiments/reproduce.py runs a table)')
     row: str = key("", "row of that table")
     column: str = key("", "column (Table 1: the dataset)")
     published: Dict[str, PublishedResult] = key({}, "summary.json key -> published mean/std (percent)")

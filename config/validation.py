@@ -269,12 +269,27 @@ def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:
                 err.add(f"cross_res.{name}", value, "must be a positive even resolution (e.g. 16, 32)")
         if cross.source_res == cross.target_res:
             err.add("cross_res.target_res", cross.target_res, "must differ from cross_res.source_res")
+        _check_phase_resolutions(cfg, err)
         err.at_least("cross_res.finetune_epochs", cross.finetune_epochs, 1)
     if entry == "run_profiler":
         prof = cfg.profile
         err.at_least("profile.n_batches", prof.n_batches, 1)
         err.at_least("profile.warmup_batches", prof.warmup_batches, 0)
         err.at_least("profile.data_shape", prof.data_shape, 0)
+
+
+def _check_phase_resolutions(cfg: DictConfig, err: Problems) -> None:
+    """Both phases' data exist (Imagenet-k has stored sets at some sizes only): checked before any training."""
+    from datasets import DataSpec, list_datasets
+
+    if cfg.dataset not in list_datasets():
+        return
+    for name in ("source_res", "target_res"):
+        value = cfg.cross_res[name]
+        try:
+            DataSpec(cfg.dataset).at_resolution(value)
+        except ValueError as error:
+            err.add(f"cross_res.{name}", value, str(error))
 
 
 def _check_resizable(cfg: DictConfig, err: Problems) -> None:

@@ -8,7 +8,11 @@ Keys (config ``dataset=...``; options from ``dataset_params.*``)::
     sFashionMNIST  [1, 784]       like sMNIST
     CIFAR10        [3, 32, 32]    augment None | resnet        resolution=r -> [3, r, r]
     sCIFAR10       [3, 1024]      noise_padded=True -> [96, 1000] (fixed seeded noise)
+    CIFAR100       [3, 32, 32]    100 classes; like CIFAR10      resolution=r -> [3, r, r]
+    STL10          [3, 96, 96]    augment None | resnet (+ cutout) resolution=r -> [3, r, r]
     MNIST1D        [1, 40]        default dataset, generated offline by the mnist1d package
+    Imagenet8/16/32/64  [3, k, k] downsampled ImageNet, 1000 classes, augment None | resnet, resolution=r -> [3, r, r]
+    Imagenet-k     [3, r, r]      the classes on disk; resolution=r picks the stored Imagenet{r} (default 32)
 
 Usage::
 
@@ -17,14 +21,15 @@ Usage::
     data = build_data(DataSpec("sMNIST", batch_size=64, permuted=True, seed=0))
     ckpt["data_state"] = data.state                          # the permutation; restore with state=
 
-Normalisation: MNIST mean 0.1307 / std 0.3081; Fashion-MNIST 0.2860 / 0.3530; CIFAR-10 ImageNet
-statistics (as the original); MNIST-1D none beyond the package's own standardisation.
+Normalisation: MNIST mean 0.1307 / std 0.3081; Fashion-MNIST 0.2860 / 0.3530; CIFAR-10 and CIFAR-100
+ImageNet statistics (as the original); STL-10 its own (as the original); MNIST-1D none beyond the
+package's own standardisation.
 Files live under the data root (``DEFAULT_DATA_ROOT`` = ``<project>/data``); torchvision downloads
 them when they are missing; offline and missing -> ``DatasetNotAvailableError``.
 """
 
 # Importing the modules registers their datasets (this order is the order of list_datasets()).
-from . import mnist_1d, mnist, cifar10  # noqa: F401  isort:skip
+from . import mnist_1d, mnist, cifar10, cifar100, stl10, imagenet  # noqa: F401  isort:skip
 from .builder import PROTOCOLS, SYNTHETIC_SIZES, DataBundle, build_data, default_num_workers, seed_worker, stratified_split
 from .paths import DEFAULT_DATA_ROOT, RAW_FILE_SEARCH_PATHS, DatasetNotAvailableError
 from .spec import DataSpec

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .paths import resolve_root
 from .registry import DatasetMeta, derive_seed, get_dataset_spec, seeded_generator
-from .spec import DataSpec
+from .spec import DataSpec, meta_from_data
 from .wrappers import Transformed
 
 PROTOCOLS = ("clean", "paper")  # the allowed values of ``protocol`` (see the module docstring)
@@ -173,6 +173,8 @@ def build_data(
     protocol: "clean" | "paper" (module docstring); val_fraction: held-out fraction for "clean".
     seed: fixes the validation split, shuffling, worker seeds and a newly drawn permutation/noise.
     num_workers: None -> 0 for in-memory datasets (MNIST-1D, synthetic), else default_num_workers().
+    in_ram / from_cache: decode image files once into memory / keep them in a memory-mapped cache file
+        (datasets with a ``load_data`` method: the downsampled ImageNet keys); others ignore them.
     synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
         samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
 
@@ -201,7 +203,7 @@ def build_data(
     if distributed and not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError("build_data(distributed=True) needs torch.distributed to be initialised first")
 
-    meta = spec.meta(options)
+    meta = spec.meta(options) if data.synthetic else meta_from_data(spec, options, root)
     state = spec.init_state(options, seed) if state is None else spec.check_state(options, state)
     train_tf, eval_tf = spec.transforms(options, state)
 
@@ -216,7 +218,12 @@ def build_data(
         in_memory = True
     else:
         with _rank_zero_first(distributed):
-            train_raw, test_raw = spec.load_raw(resolve_root(root))
+            if hasattr(spec, "load_data"):  # datasets that can hold their images in several ways (ImageNet)
+                train_raw, test_raw = spec.load_data(
+                    resolve_root(root), options, in_ram=data.in_ram, from_cache=data.from_cache,
+                    num_workers=default_num_workers() if num_workers is None else num_workers)
+            else:
+                train_raw, test_raw = spec.load_raw(resolve_root(root))
         test_set = Transformed(test_raw, None, eval_tf)
         if protocol == "clean":
             train_idx, val_idx = stratified_split(train_raw.targets, val_fraction, seed)

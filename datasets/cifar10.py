@@ -32,17 +32,22 @@ class _CIFAR10Like(ImageDatasetSpec):
     def augment_ops(self, augment: str) -> tuple[list, list]:
         return cifar_resnet_augment(self.image_size), []
 
+    # The torchvision reader of the files and the files it reads (CIFAR-100 sets its own).
+    torchvision_dataset = torchvision.datasets.CIFAR10
+    files = CIFAR10_FILES
+
     def load_raw(self, root: Path):
-        folder = root / torchvision.datasets.CIFAR10.base_folder
+        reader = self.torchvision_dataset
+        folder = root / reader.base_folder
         how = (
             "To provide it: run once with internet access (torchvision downloads it), or put the "
-            f"official cifar-10-python.tar.gz into '{root}', or its extracted files "
-            f"({', '.join(CIFAR10_FILES)}) into '{folder}', or set dataset_params.root to a data root "
+            f"official {reader.filename} into '{root}', or its extracted files "
+            f"({', '.join(self.files)}) into '{folder}', or set dataset_params.root to a data root "
             "that has them."
         )
         with unavailable_as_error(self.name, [folder], how):
-            train = torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-            test = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
+            train = reader(str(root), train=True, download=True)
+            test = reader(str(root), train=False, download=True)
         return train, test
 
 

@@ -7,13 +7,22 @@
 Field names follow the config keys they come from: ``dataset`` (``name``), ``dataset_params.*``,
 ``train.batch_size`` / ``train.augment``, ``protocol``, ``seed`` and ``cross_res.resize`` / ``interpolation``
 (``resolution``). ``build_data`` explains each option.
+
+``in_ram`` / ``from_cache`` (``dataset_params.*``) say how datasets read from image files hold them (the
+downsampled ImageNet keys: decode once into memory / keep a memory-mapped cache file; see
+``datasets/imagenet.py``); datasets that are held in memory anyway ignore them.
+
+A dataset whose number of classes is read from its files (``Imagenet-k``: the classes found on disk) has
+``meta()`` read that number from the data root (a folder listing, or the labels of one file); with
+``synthetic=True`` (and in ``dataset_meta``, which reads no files) it reports its default (1000).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
-from .registry import AUGMENT_NONE, DatasetMeta, dataset_meta
+from .paths import resolve_root
+from .registry import AUGMENT_NONE, DataOptions, DatasetMeta, DatasetSpec, dataset_meta, get_dataset_spec
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,35 @@ class DataSpec:
     resolution: Optional[int] = None     # image side to resize to; None = native
     interpolation: str = "bilinear"
     synthetic: bool = False
+    in_ram: bool = False                 # decode image files once into one uint8 tensor in memory
+    from_cache: bool = False             # keep that tensor in a cache file under the data root (memory-mapped)
 
     def meta(self, resolution: Optional[int] = None) -> DatasetMeta:
-        """Shape, channels and classes of this data (at ``resolution`` if given); reads no files."""
-        return dataset_meta(self.name, permuted=self.permuted, noise_padded=self.noise_padded,
-                            resolution=self.resolution if resolution is None else resolution)
+        """Shape, channels and classes of this data (at ``resolution`` if given). Reads no files, except the class
+        count of a dataset that takes it from its data (``Imagenet-k``; not with ``synthetic``)."""
+        resolution = self.resolution if resolution is None else resolution
+        meta = dataset_meta(self.name, permuted=self.permuted, noise_padded=self.noise_padded, resolution=resolution)
+        spec = get_dataset_spec(self.name)
+        if self.synthetic or not getattr(spec, "classes_from_data", False):
+            return meta
+        options = spec.check_options(augment=AUGMENT_NONE, permuted=self.permuted, noise_padded=self.noise_padded,
+                                     resolution=resolution, interpolation=self.interpolation)
+        return meta_from_data(spec, options, self.root)
+
+    def at_resolution(self, resolution: int) -> "DataSpec":
+        """This data at ``resolution`` px (what a cross-resolution phase at ``resolution`` reads): the images
+        resized to it (no resize at the native size); for ``Imagenet-k`` the stored set ``Imagenet{resolution}``
+        as it is. ``ValueError`` when the dataset has no data at that resolution."""
+        from .imagenet import dataset_at_resolution
+
+        name, option = dataset_at_resolution(self.name, resolution)
+        return replace(self, name=name, resolution=option)
+
+
+def meta_from_data(spec: DatasetSpec, options: DataOptions, root) -> DatasetMeta:
+    """``spec.meta(options)``, with the number of classes read from the files under ``root`` for a dataset that
+    takes it from its data (``classes_from_data``)."""
+    meta = spec.meta(options)
+    if getattr(spec, "classes_from_data", False):
+        meta = replace(meta, num_classes=spec.data_num_classes(resolve_root(root), options))
+    return meta

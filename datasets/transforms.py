@@ -63,6 +63,38 @@ class RowsWithNoise:
         return f"RowsWithNoise(noise_steps={self.noise.shape[0]})"
 
 
+class Cutout:
+    """Zero ``holes`` square holes of side ``length`` in a normalised tensor image [C, H, W] (all channels).
+
+    Each hole is centred on a pixel drawn uniformly from the whole image and clipped at the borders, so a
+    hole near an edge is smaller than ``length`` x ``length`` (rows ``max(0, y - length // 2)`` to
+    ``min(H, y + length // 2)``, the same for columns). Zero is the dataset mean after normalisation.
+    The centres come from torch's global RNG, like torchvision's random transforms: a DataLoader
+    seeds it per worker and per epoch, so cutout repeats with the run's seed and on resume.
+    """
+
+    def __init__(self, length: int, holes: int = 1):
+        if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+            raise ValueError(f"Cutout length must be a positive int, got {length!r}")
+        if isinstance(holes, bool) or not isinstance(holes, int) or holes <= 0:
+            raise ValueError(f"Cutout holes must be a positive int, got {holes!r}")
+        self.length = length
+        self.holes = holes
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        out = image.clone()
+        half = self.length // 2
+        for _ in range(self.holes):
+            y = int(torch.randint(height, ()))
+            x = int(torch.randint(width, ()))
+            out[..., max(0, y - half):min(height, y + half), max(0, x - half):min(width, x + half)] = 0
+        return out
+
+    def __repr__(self) -> str:
+        return f"Cutout(length={self.length}, holes={self.holes})"
+
+
 def image_pipeline(
     *,
     mean: Sequence[float],

@@ -10,8 +10,9 @@ Phases (one run directory; each training phase keeps its own checkpoints)::
 
 A phase is the run spec with its resolution and epochs replaced (:func:`phase_spec`):
 
-* source: the images are resized to ``source_res``; CKConv/FlexConv nets get ``conv.horizon =
-  source_res + 1``; the anti-aliasing penalty uses ``source_res + 1 + res_offset`` taps.
+* source: the images are resized to ``source_res`` (``dataset=Imagenet-k``: the stored set
+  ``Imagenet{source_res}`` is read instead, and ``Imagenet{target_res}`` for the target phase); CKConv/FlexConv
+  nets get ``conv.horizon = source_res + 1``; the anti-aliasing penalty uses ``source_res + 1 + res_offset`` taps.
 * ootb: the SAME trained model is moved to the target resolution with the layers' public methods
   (:func:`move_to_resolution`: ``CKConv.set_horizon(target_res + 1, rescale=True)`` resamples every
   kernel on the finer grid over the same [-1, 1] extent and multiplies it by ``(source/target)^2``, the
@@ -55,7 +56,6 @@ from pathlib import Path
 import torch
 
 from ckconv import CKConv, SRFConv
-from datasets import dataset_meta
 from models import count_parameters
 from models.layers import CK_NET_TYPES, CONTINUOUS_CONV_TYPES
 
@@ -77,10 +77,10 @@ def phase_resolution(spec: RunSpec, phase: str) -> int:
 
 
 def with_resolution(spec: RunSpec, resolution: int) -> RunSpec:
-    """The spec whose data is resized to ``resolution`` (no resize at the dataset's native size)."""
-    native = dataset_meta(spec.data.name).length
-    return dataclasses.replace(spec, data=dataclasses.replace(spec.data,
-                                                              resolution=None if resolution == native else resolution))
+    """The spec whose data is at ``resolution`` px: the images resized to it (no resize at the dataset's native
+    size) or, for ``dataset=Imagenet-k``, the stored set ``Imagenet{resolution}`` read as it is (the original
+    swapped the dataset per phase instead of resizing)."""
+    return dataclasses.replace(spec, data=spec.data.at_resolution(resolution))
 
 
 def phase_data(spec: RunSpec, phase: str) -> RunSpec:

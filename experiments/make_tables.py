@@ -12,8 +12,9 @@ the table step of a sweep.
     python experiments/make_tables.py multirun --prefix t3_ --csv t3.csv --plot t3.png
 
 The metric is ``best_test_accuracy`` for ``protocol=paper`` runs (the paper's best-epoch protocol) and
-``test_accuracy`` (at the best-validation epoch) for clean runs; cross-resolution runs report source,
-out-of-the-box, difference and final accuracy.
+``test_accuracy`` (at the best-validation epoch) for clean runs; where top-5 accuracy was published or measured
+(ImageNet-32), ``test_accuracy_top5`` (top-5 at that epoch) gets two more columns; cross-resolution runs report
+source, out-of-the-box, difference and final accuracy.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from engine.lifecycle import is_finished, read_summary  # noqa: E402  (one defin
 
 CROSSRES_FIELDS = ("source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy")
 ACCURACY = "best_test_accuracy"  # the key of single-number rows (the paper's best-epoch protocol)
+TOP5 = "test_accuracy_top5"      # top-5 accuracy at the selected epoch (train.report_top5_acc=True)
 # A checkpoint evaluation (run_experiment.py train.do=False) of a preset's weights: a result of the preset too.
 EVALUATED = "evaluated"
 
@@ -119,6 +121,9 @@ def table_rows(runs: dict[str, list[dict]], presets: list[str] | None = None) ->
             row.update(metric=metric, ours=mean_std(values), paper=_published_text(reference), _values=values)
             if values and reference and reference.get("mean") is not None:
                 row["diff"] = f"{statistics.mean(values) - reference['mean']:+.2f}"
+            top5 = [100 * s[TOP5] for s in summaries if s.get(TOP5) is not None]
+            if top5 or paper.get(TOP5):
+                row.update(ours_top5=mean_std(top5), paper_top5=_published_text(paper.get(TOP5)))
         rows.append(row)
     return rows
 
@@ -127,10 +132,13 @@ def markdown(rows: list[dict]) -> str:
     lines = []
     plain = [r for r in rows if "ours" in r]
     if plain:
-        lines += ["| preset | row | seeds (n) | params | metric | ours (%) | paper (%) | diff |",
-                  "|---|---|---|---|---|---|---|---|"]
+        top5 = any("ours_top5" in r for r in plain)
+        lines += ["| preset | row | seeds (n) | params | metric | ours (%) | paper (%) | diff |"
+                  + (" top-5 ours (%) | top-5 paper (%) |" if top5 else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if top5 else "")]
         lines += [f"| {r['preset']} | {r['row']} | {r['seeds'] or '-'} ({r['runs']}) | {r['params']} | {r['metric']} | "
-                  f"{r['ours']} | {r['paper']} | {r.get('diff', '-')} |" for r in plain]
+                  f"{r['ours']} | {r['paper']} | {r.get('diff', '-')} |"
+                  + (f" {r.get('ours_top5', '-')} | {r.get('paper_top5', '-')} |" if top5 else "") for r in plain]
     cross = [r for r in rows if "ours" not in r]
     if cross:
         lines += [""] if lines else []

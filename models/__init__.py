@@ -7,14 +7,15 @@
 Models take a :class:`ModelSpec` (or plain nested mappings of its fields), never the run's Hydra config.
 
 Registered names (``list_models()``): ``ResNet`` (FlexNet 2D / sequence ResNet 1D), ``TCN``
-(FlexTCN / CKTCN, 1D), ``CIFARResNet20/32/44/56/110``.
+(FlexTCN / CKTCN, 1D), ``CIFARResNet20/32/44/56/110``, ``OriginalResnet10/18`` (ImageNet-style
+ResNets, the STL-10 baselines).
 """
 from .registry import build_model, list_models, register_model
 from .spec import ConvSpec, KernelSpec, MaskSpec, ModelSpec, NetSpec
 from .utils import count_parameters, kernel_sizes
 
 # Importing the model modules registers them.
-from . import cifar_resnet, flexnet, tcn  # noqa: F401,E402
+from . import cifar_resnet, flexnet, resnet, tcn  # noqa: F401,E402
 
 __all__ = ["ConvSpec", "KernelSpec", "MaskSpec", "ModelSpec", "NetSpec", "build_model", "count_parameters",
            "kernel_sizes", "list_models", "register_model"]

@@ -37,6 +37,19 @@ def _wandb_off(monkeypatch):
 
 
 @pytest.fixture
+def no_network(monkeypatch):
+    """Every torchvision download fails as it does offline: tests never touch the network."""
+    import urllib.error
+
+    import torchvision
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError(f"offline (test) for {url}")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", offline)
+
+
+@pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A not-yet-existing run directory (the engine creates it, as Hydra's output dir would be)."""
     return tmp_path / "run"

@@ -295,9 +295,13 @@ def test_paper_preset_header_and_protocol(preset):
     assert cfg.protocol == "paper"
     paper = cfg.paper
     assert paper.table == preset[1] and paper.row and paper.seeds and paper.no_params > 0
+    crossres = preset.startswith(("t4_", "t7_"))
     expected_metrics = ({"source_accuracy", "ootb_accuracy", "ootb_difference", "final_accuracy"}
-                        if preset.startswith("t4_") else {"best_test_accuracy"})
-    assert not paper.published or set(paper.published) == expected_metrics
+                        if crossres else {"best_test_accuracy"})
+    # Extra published numbers: top-5 where the paper gives it (Table 6); Table 7's N-Jet runs never finished
+    # fine-tuning, so that row has no final accuracy.
+    optional = {"test_accuracy_top5"} if not crossres else {"final_accuracy"} if preset.startswith("t7_") else set()
+    assert not paper.published or expected_metrics - optional <= set(paper.published) <= expected_metrics | optional
     for result in paper.published.values():
         assert -100 < result.mean <= 100
 
@@ -322,7 +326,8 @@ def test_most_image_presets_quote_a_command():
 @pytest.mark.parametrize("preset", PRESETS_WITH_COMMAND)
 def test_preset_equals_its_published_command(preset):
     """Every key the published command sets has the same value in the preset."""
-    command = [a for a in _original_command(preset) if not a.startswith("device=")]
+    # device=cuda and the authors' data folder (or the readme's placeholder for it) are the user's to choose.
+    command = [a for a in _original_command(preset) if not a.startswith(("device=", "dataset_params.root="))]
     from_command = composed(command)
     from_preset = composed([f"experiment={preset}"])
     for arg in command:
@@ -439,7 +444,7 @@ def test_wrong_key_in_a_yaml_file_fails(tmp_path):
         ("profile.mode=trace", "bench, profile"),
         ("conv.horizon=medium", "same, full"),
         ("net.type=FlexNet", "ResNet, TCN"),
-        ("dataset=CIFAR100", "MNIST1D, MNIST, sMNIST"),
+        ("dataset=CIFAR1000", "MNIST1D, MNIST, sMNIST"),  # CIFAR100 exists: a misspelt one
         ("conv.use_fft=sometimes", "true, false, auto"),
         ("cross_res.interpolation=bicubic", "bilinear, nearest"),
     ],

@@ -13,7 +13,6 @@ import pickle
 import random
 import struct
 import sys
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +31,16 @@ FASHION_STATS = (0.2860, 0.3530)
 CIFAR_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 CIFAR_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 N_TRAIN, N_TEST, TEST_ID0 = 60, 20, 100  # test ids 100..119, so train and test ids never collide
-ALL_KEYS = {"MNIST", "sMNIST", "CIFAR10", "sCIFAR10", "MNIST1D", "FashionMNIST", "sFashionMNIST"}
+ALL_KEYS = {"MNIST", "sMNIST", "CIFAR10", "sCIFAR10", "MNIST1D", "FashionMNIST", "sFashionMNIST", "CIFAR100", "STL10"}
+ALL_KEYS |= {"Imagenet8", "Imagenet16", "Imagenet32", "Imagenet64", "Imagenet-k"}  # datasets/imagenet.py
 
 
 # ----------------------------------------------------------------------------------------------------
 # Fixtures: no network, tiny real-format files
 # ----------------------------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Every torchvision download fails as it does offline (never touch the network in tests)."""
-
-    def offline(url, *args, **kwargs):
-        raise urllib.error.URLError(f"offline (test) for {url}")
-
-    monkeypatch.setattr(torchvision.datasets.utils, "download_url", offline)
+def _offline(no_network):
+    """Every torchvision download fails here, as it does offline (conftest.no_network)."""
 
 
 @pytest.fixture

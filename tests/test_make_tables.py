@@ -63,3 +63,17 @@ def test_counts_finished_runs_and_checkpoint_evaluations_only(tmp_path):
     runs = make_tables.find_runs([tmp_path])
     assert sorted(runs) == ["t3_cifar10_flexnet7"]
     assert sorted(s["seed"] for s in runs["t3_cifar10_flexnet7"]) == [0, 1, 2]
+
+
+def test_top5_columns_where_top5_was_published(tmp_path):
+    """ImageNet-32 (Table 6) publishes top-5 accuracy too: ``test_accuracy_top5`` next to the paper's."""
+    for seed, (top1, top5) in enumerate(((0.25, 0.48), (0.24, 0.47))):
+        fake_run(tmp_path, f"in32_{seed}", ["experiment=t6_imagenet32_flexnet5", f"seed={seed}"], seed=seed,
+                 protocol="paper", best_test_accuracy=top1, test_accuracy=top1, test_accuracy_top5=top5)
+    fake_run(tmp_path, "c10", ["experiment=t3_cifar10_flexnet7"], seed=0, protocol="paper", best_test_accuracy=0.92)
+    rows = {row["preset"]: row for row in make_tables.table_rows(make_tables.find_runs([tmp_path]))}
+    assert rows["t6_imagenet32_flexnet5"]["ours_top5"] == "47.50 +- 0.71"
+    assert rows["t6_imagenet32_flexnet5"]["paper_top5"] == "47.70 +- 0.60"
+    assert "ours_top5" not in rows["t3_cifar10_flexnet7"]
+    text = make_tables.markdown(list(rows.values()))
+    assert "| top-5 ours (%) | top-5 paper (%) |" in text and "| 47.50 +- 0.71 | 47.70 +- 0.60 |" in text

@@ -87,15 +87,16 @@ SUPPORTED = {
     "TCN": {1: {"FlexConv", "CKConv", "Conv"}},
 }
 CIFAR_RESNETS = ["CIFARResNet20", "CIFARResNet32", "CIFARResNet44", "CIFARResNet56", "CIFARResNet110"]
+FIXED_BASELINES = ("CIFARResNet", "OriginalResnet")  # image models that ignore conv.type
 
 
 def registry_cases():
     cases = []
     for name in list_models():
         for dim in (1, 2):
-            conv_types = ("Conv",) if name.startswith("CIFARResNet") else CONV_TYPES
+            conv_types = ("Conv",) if name.startswith(FIXED_BASELINES) else CONV_TYPES
             for conv in conv_types:
-                if name.startswith("CIFARResNet"):
+                if name.startswith(FIXED_BASELINES):
                     ok = dim == 2
                 else:
                     ok = conv in SUPPORTED.get(name, {}).get(dim, set())
@@ -449,6 +450,9 @@ PARAM_COUNTS = [
     ("CIFARResNet32", ("CIFARResNet32", "Conv", {}), 2, 3, 10, 464_154),
     ("CIFARResNet44", ("CIFARResNet44", "Conv", {}), 2, 3, 10, 658_586),
     ("CIFARResNet32 1000 classes", ("CIFARResNet32", "Conv", {}), 2, 3, 1000, 528_504),
+    # The STL-10 baselines (Table 9): torchvision's ResNet layout (ResNet-10: one block per stage).
+    ("OriginalResnet10 STL-10", ("OriginalResnet10", "Conv", {}), 2, 3, 10, 4_910_922),
+    ("OriginalResnet18 STL-10", ("OriginalResnet18", "Conv", {}), 2, 3, 10, 11_181_642),
 ]
 
 
@@ -459,3 +463,14 @@ def test_parameter_counts_match_original(spec, data_dim, in_channels, num_classe
     model = build_model(make_spec(net_type, conv, **copy.deepcopy(overrides)), data_dim, in_channels, num_classes)
     assert count_parameters(model) == expected
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
+
+
+def test_original_resnets_are_torchvision_resnets():
+    """Same parameter names, shapes and count as torchvision's ResNets (the original's STL-10 baselines)."""
+    torchvision = pytest.importorskip("torchvision")
+    ours = build_model(make_spec("OriginalResnet18", "Conv"), 2, 3, 10).state_dict()
+    theirs = torchvision.models.resnet18(num_classes=10).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in ours.items()] == [(k, tuple(v.shape)) for k, v in theirs.items()]
+    model = build_model(make_spec("OriginalResnet10", "Conv"), 2, 3, 10)
+    assert [len(getattr(model, f"layer{i}")) for i in (1, 2, 3, 4)] == [1, 1, 1, 1]
+    assert model(torch.randn(2, 3, 96, 96)).shape == (2, 10)   # STL-10 images

@@ -51,7 +51,7 @@ def test_dry_run_lists_table3_with_the_published_numbers(tmp_path):
 
 
 def test_bad_arguments_are_one_message(tmp_path):
-    for args, fragment in ((["t9"], "invalid choice"), (["dev", "--presets", "t3_cifar10_flexnet7"], "not in table dev"),
+    for args, fragment in ((["t5"], "invalid choice"), (["dev", "--presets", "t3_cifar10_flexnet7"], "not in table dev"),
                            (["dev", "--seeds", "a,b"], "--seeds")):
         done = reproduce(*args, out=tmp_path)
         assert done.returncode == 2 and fragment in done.stderr and "Traceback" not in done.stderr, done.stderr
@@ -112,3 +112,25 @@ def test_submitit_sweep_survives_sigterm_and_resumes(tmp_path):
     table = (out / "dev" / "table.md").read_text()
     assert "| dev/mnist1d_flextcn |" in table and "0,1 (2)" in table
     assert (out / "dev" / "table.png").stat().st_size > 1000 and (out / "dev" / "table.csv").is_file()
+
+
+@pytest.mark.parametrize("table, presets", [
+    ("t6", ["t6_imagenet32_flexnet5"]),
+    ("t7", ["t7_crossres_imagenetk_flexnet5", "t7_crossres_imagenetk_njet", "t7_crossres_imagenetk_resnet32"]),
+    ("t9", ["t9_stl10_flexnet7", "t9_stl10_resnet10", "t9_stl10_resnet18"]),
+])
+def test_dry_run_lists_the_imagenet_and_stl10_tables(table, presets, tmp_path, capsys):
+    """Tables 6, 7 and 9 (in-process: a subprocess per table would mostly import torch); Table 7 runs with
+    run_crossres.py, the others with run_experiment.py."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import reproduce as script
+
+    assert script.table_presets(script.TABLES[table]) == presets
+    assert script.main([table, "--dry-run", "--out", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"  {table}_")]
+    assert sorted({line.split()[0] for line in lines}) == presets and len(lines) == 3 * len(presets)
+    assert all("missing" in line for line in lines) and not (tmp_path / table).exists()
+    entries = {script.entry_point(p) for p in presets}
+    assert entries == {"run_crossres.py" if table == "t7" else "run_experiment.py"}
+    if table == "t6":
+        assert "test_accuracy_top5 47.70 +- 0.60" in lines[0]
