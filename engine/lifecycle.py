@@ -149,15 +149,20 @@ class Run:
 @contextlib.contextmanager
 def start_run(spec: RunSpec, run_dir: Path, *, signals: bool = True) -> Iterator[Run]:
     """Device (``device=auto`` picks CUDA when present), the process group under torchrun, rank 0's run
-    directory on every rank (only rank 0's Hydra made one), and - with ``signals`` - the stop request."""
+    directory on every rank (only rank 0's Hydra made one), and - with ``signals`` - the stop request.
+
+    A process group started here is closed when the run ends normally, after every rank has arrived: rank 0 may
+    still be writing figures and summaries when the others are done, and a rank that exits with the group open
+    can abort in the group's threads."""
+    group_was_open = torch.distributed.is_available() and torch.distributed.is_initialized()
     device = resolve_device(spec.runtime.device)
     dist, device = init_distributed(device)
     run_dir = Path(broadcast_from_main(str(run_dir)))
-    if not signals:
-        yield Run(device, dist, run_dir)
-        return
-    with stop_on_signals() as stop:
+    with stop_on_signals() if signals else contextlib.nullcontext() as stop:
         yield Run(device, dist, run_dir, stop)
+    if dist.enabled and not group_was_open:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def stop_after_signal(trainer: Trainer, logger, last: Path) -> None:
