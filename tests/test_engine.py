@@ -19,7 +19,7 @@ import engine.checkpoint
 import engine.trainer
 from ckconv import FlexConv
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from config import ConfigError, compose_config, read_command, run_spec
+from config import ConfigError, read_command
 from conftest import TINY_RUN
 from engine.experiment import run
 from engine.optim import COSINE_ETA_MIN, build_optimizer, build_schedule
