@@ -174,7 +174,7 @@ def build_data(
     seed: fixes the validation split, shuffling, worker seeds and a newly drawn permutation/noise.
     num_workers: None -> 0 for in-memory datasets (MNIST-1D, synthetic), else default_num_workers().
     in_ram / from_cache: decode image files once into memory / keep them in a memory-mapped cache file
-        (datasets with a ``load_data`` method: the downsampled ImageNet keys); others ignore them.
+        (the downsampled ImageNet keys; datasets read as they are ignore them).
     synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
         samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
 
@@ -218,12 +218,9 @@ def build_data(
         in_memory = True
     else:
         with _rank_zero_first(distributed):
-            if hasattr(spec, "load_data"):  # datasets that can hold their images in several ways (ImageNet)
-                train_raw, test_raw = spec.load_data(
-                    resolve_root(root), options, in_ram=data.in_ram, from_cache=data.from_cache,
-                    num_workers=default_num_workers() if num_workers is None else num_workers)
-            else:
-                train_raw, test_raw = spec.load_raw(resolve_root(root))
+            train_raw, test_raw = spec.load_data(
+                resolve_root(root), options, in_ram=data.in_ram, from_cache=data.from_cache,
+                num_workers=default_num_workers() if num_workers is None else num_workers)
         test_set = Transformed(test_raw, None, eval_tf)
         if protocol == "clean":
             train_idx, val_idx = stratified_split(train_raw.targets, val_fraction, seed)

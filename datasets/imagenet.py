@@ -463,7 +463,7 @@ class _DownsampledImagenet(DatasetSpec):
     def load_data(self, root: Path, options: DataOptions, *, in_ram: bool = False, from_cache: bool = False,
                   num_workers: int = 0) -> tuple[Dataset, Dataset]:
         """(train, test) raw sets held as ``in_ram`` / ``from_cache`` say (module docstring); ``num_workers``
-        processes decode image folders. ``builder.build_data`` calls this instead of ``load_raw``."""
+        processes decode image folders."""
         storage = Storage(in_ram, from_cache, num_workers)
         return self.load_stored(Path(root), self.stored_size(options), storage)
 

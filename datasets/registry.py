@@ -157,6 +157,13 @@ class DatasetSpec:
         """(train, test) raw datasets read from ``root``; raise DatasetNotAvailableError if absent."""
         raise NotImplementedError
 
+    def load_data(self, root, options: DataOptions, *, in_ram: bool = False, from_cache: bool = False,
+                  num_workers: int = 0) -> tuple[Dataset, Dataset]:
+        """What ``build_data`` loads: :meth:`load_raw`, for datasets whose files are read as they are. Datasets
+        that can hold decoded images in several ways (``in_ram``, ``from_cache``; downsampled ImageNet) override
+        it; ``num_workers`` processes may decode."""
+        return self.load_raw(root)
+
     def synthetic_raw(self, num_samples: int, generator: torch.Generator) -> Dataset:
         """A random raw dataset of ``num_samples`` items in the same raw form as ``load_raw``."""
         raise NotImplementedError
