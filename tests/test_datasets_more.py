@@ -396,13 +396,24 @@ def test_tiny_training_run_and_checkpoint_evaluation(name, batch, tmp_path, md5_
     assert evaluated["no_params"] == summary["no_params"]
 
 
-def test_cifar100_cross_resolution(tmp_path, md5_ignored):
+@pytest.mark.parametrize("name, source, target", [("CIFAR100", 8, 16), ("STL10", 24, 48)])
+def test_cross_resolution(name, source, target, tmp_path, md5_ignored):
     root = tmp_path / "data"
-    write_cifar100(root)
-    overrides = ["experiment=dev/crossres_cifar10_tiny", "dataset=CIFAR100", f"dataset_params.root={root}",
-                 "net.no_hidden=4", "kernel.no_hidden=8", "cross_res.source_res=8", "cross_res.target_res=16",
-                 "train.epochs=1", "cross_res.finetune_epochs=1", "train.batch_size=8", "train.limit_train_batches=1",
-                 "train.limit_eval_batches=1", *RUN]
-    summary = crossres.run(read_command(overrides, entry="run_crossres"), tmp_path / "run")
+    (write_cifar100 if name == "CIFAR100" else write_stl10)(root)
+    overrides = ["experiment=dev/crossres_cifar10_tiny", f"dataset={name}", f"dataset_params.root={root}",
+                 "net.no_hidden=4", "kernel.no_hidden=8", f"cross_res.source_res={source}",
+                 f"cross_res.target_res={target}", "train.epochs=1", "cross_res.finetune_epochs=1",
+                 "train.batch_size=4", "train.limit_train_batches=1", "train.limit_eval_batches=1", *RUN]
+    reader = read_command(overrides, entry="run_crossres")
+    summary = crossres.run(reader, tmp_path / "run")
+    assert (summary["status"], summary["phase"], summary["epochs_completed"]) == ("completed", "done", 2)
+    for phase, resolution in (("source", source), ("finetune", target)):  # each phase's data at its resolution
+        images, _ = next(iter(D.build_data(crossres.phase_spec(reader.spec, phase).data).test_loader))
+        assert tuple(images.shape[1:]) == (3, resolution, resolution), phase
     for key in ("source_accuracy", "ootb_accuracy", "final_accuracy"):
-        assert 0.0 <= summary[key] <= 100.0, key
+        assert 0.0 <= summary[key] <= 1.0, key
+    # Each phase trained at its own resolution: the kernel grids are resolution + 1.
+    for phase, resolution in (("source", source), ("finetune", target)):
+        stored = torch.load(tmp_path / "run" / phase / "checkpoints" / "best.pt", map_location="cpu",
+                            weights_only=True)
+        assert stored["model_spec"]["conv"]["horizon"] == resolution + 1, phase
