@@ -119,11 +119,6 @@ class ImagenetFiles:
     folder: Optional[Path] = None
     files: Optional[Mapping[str, tuple[Path, ...]]] = None
 
-    def sources(self, partition: str) -> list[Path]:
-        if self.layout == "pickle":
-            return list(self.files[partition])
-        return [self.folder / partition]
-
     def cache_path(self, partition: str) -> Path:
         return self.root / "cache" / self.name / f"{partition}.pt"
 
