@@ -132,8 +132,8 @@ class ConvConfig:
     type: str = key("FlexConv", "[default exp.] CKConv | FlexConv | SeparableFlexConv ([new] depthwise FlexConv + 1x1 "
                     "mix) | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
                     allowed=C.conv_types)
-    use_fft: Any = key(False, "FFT convolution: true | false | auto [new] (the faster path for the current kernel "
-                       "size; README 'Spatial vs FFT')")
+    use_fft: Any = key("auto", "FFT convolution: true | false | auto [new default; the original's is false] (the "
+                       "faster exact path for each layer's current kernel size; README 'Spatial vs FFT')")
     bias: bool = key(True, "conv bias AND kernel-net biases")
     padding: str = key("same", "padding of conv.type=Conv (only same)")
     stride: int = key(1, "stride of conv.type=Conv (only 1)")

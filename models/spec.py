@@ -36,7 +36,7 @@ class ConvSpec:
 
     type: str = "FlexConv"
     horizon: Union[int, str] = "same"   # an int, "same" or "full" (the layers parse it)
-    use_fft: Union[bool, str] = False   # True, False or "auto"
+    use_fft: Union[bool, str] = "auto"   # True, False or "auto"
     bias: bool = True
     padding: str = "same"
     stride: int = 1

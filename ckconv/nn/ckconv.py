@@ -54,8 +54,8 @@ class CKConv(nn.Module):
         kernel_norm, kernel_activation: MLP kernel net only.
         sampling_rate_norm: constant multiplier of the sampled kernel (cross-resolution rescaling).
         bias: conv bias (``C_out``, init 0) and kernel-net biases.
-        use_fft: ``True`` (FFT convolution), ``False`` (spatial) or ``"auto"`` (faster one for the
-            current kernel size, see :func:`ckconv.nn.functional.prefer_fft`).
+        use_fft: ``"auto"`` (default: the faster exact path for the current kernel size, see
+            :func:`ckconv.nn.functional.prefer_fft`), ``True`` (FFT convolution) or ``False`` (spatial).
 
     Shapes: ``[B, C_in, L] -> [B, C_out, L]`` (1D, causal) and ``[B, C_in, H, W] -> [B, C_out, H, W]`` (2D,
     "same"); stride 1. The kernel of the last forward is ``last_kernel`` ``[C_out, C_in, *kernel_size]``.
@@ -74,7 +74,7 @@ class CKConv(nn.Module):
                  kernel_weight_norm: bool = False, kernel_steerable: bool = False,
                  kernel_init_spatial_value: float = 1.0, kernel_bias_init=None, kernel_norm: str = "",
                  kernel_activation: str = "ReLU", sampling_rate_norm: float = 1.0, bias: bool = True,
-                 use_fft=False, _init_spatial_center: float = 0.0):
+                 use_fft="auto", _init_spatial_center: float = 0.0):
         super().__init__()
         check_channels(in_channels, out_channels)
         _check_data_dim(data_dim)
