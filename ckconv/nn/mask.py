@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import torch
 
-# sigma is used as sqrt(sigma^2 + SIGMA_EPS^2): never zero (no division by zero / NaN), smooth, and the
-# sign stays irrelevant as in the original (where it was squared).
+# Below SIGMA_EPS the mask width is floored (never zero: no division by zero or NaN); above it sigma is used
+# exactly as stored, so a trained mask gives the original's kernels to the last bit.
 SIGMA_EPS = 1e-3
 MASK_TYPES = ("gaussian",)  # the implemented mask types (FlexConv's ``mask_type``)
 
 
 def effective_sigma(sigma: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt(sigma * sigma + SIGMA_EPS * SIGMA_EPS)
+    """The width the mask uses for a stored ``sigma``: ``|sigma|`` where ``|sigma| >= SIGMA_EPS`` (the sign is
+    irrelevant, as in the original, which squared it), and below that the parabola
+    ``SIGMA_EPS / 2 + sigma^2 / (2 SIGMA_EPS)``, which meets ``|sigma|`` with the same slope at ``+-SIGMA_EPS`` and
+    bottoms out at ``SIGMA_EPS / 2``: a smooth floor with finite gradients everywhere."""
+    magnitude = sigma.abs()
+    floor = 0.5 * SIGMA_EPS + sigma * sigma / (2.0 * SIGMA_EPS)
+    return torch.where(magnitude >= SIGMA_EPS, magnitude, floor)
 
 
 def gaussian_mask(vectors: list[torch.Tensor], mask_params: torch.Tensor) -> torch.Tensor:
