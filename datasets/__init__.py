@@ -13,6 +13,10 @@ Keys (config ``dataset=...``; options from ``dataset_params.*``)::
     MNIST1D        [1, 40]        default dataset, generated offline by the mnist1d package
     Imagenet8/16/32/64  [3, k, k] downsampled ImageNet, 1000 classes, augment None | resnet, resolution=r -> [3, r, r]
     Imagenet-k     [3, r, r]      the classes on disk; resolution=r picks the stored Imagenet{r} (default 32)
+    SpeechCommands [1, 16000]     10 spoken words; mfcc=True -> [20, 161]; drop_rate, sr_train, sr_test
+    CharTrajectories [3, 182]     UEA Character Trajectories, 20 classes; drop_rate, sr_train, sr_test
+    AddProblem     [2, T]         generated, regression (T = seq_length, default 100)
+    CopyMemory     [1, T + 2M]    generated, a class per step (T = seq_length, M = memory_size; 100, 10)
 
 Usage::
 
@@ -30,13 +34,19 @@ them when they are missing; offline and missing -> ``DatasetNotAvailableError``.
 
 # Importing the modules registers their datasets (this order is the order of list_datasets()).
 from . import mnist_1d, mnist, cifar10, cifar100, stl10, imagenet  # noqa: F401  isort:skip
+from . import speech_commands, char_trajectories, sequence_tasks  # noqa: F401  isort:skip
 from .builder import PROTOCOLS, SYNTHETIC_SIZES, DataBundle, build_data, default_num_workers, seed_worker, stratified_split
 from .paths import DEFAULT_DATA_ROOT, RAW_FILE_SEARCH_PATHS, DatasetNotAvailableError
 from .spec import DataSpec
 from .transforms import INTERPOLATION_MODES
 from .registry import DatasetMeta, DatasetSpec, dataset_meta, get_dataset_spec, list_datasets, register_dataset
+from .registry import CLASSIFICATION, PER_STEP_CLASSIFICATION, REGRESSION, TASKS
 
 __all__ = [
+    "CLASSIFICATION",
+    "PER_STEP_CLASSIFICATION",
+    "REGRESSION",
+    "TASKS",
     "DEFAULT_DATA_ROOT",
     "PROTOCOLS",
     "RAW_FILE_SEARCH_PATHS",

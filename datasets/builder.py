@@ -5,6 +5,10 @@ Protocols:
     (with the eval transforms); the test set is only for the final report.
   * ``paper``: train on the full training set and validate on the test set, as the original did
     (its "best test accuracy" protocol), so numbers compare with the paper.
+
+A dataset may define its own parts (``DatasetSpec.load_splits``): Speech Commands and Character Trajectories
+use the CKConv line's 70 / 15 / 15 split of the pooled samples under ``paper`` (a real validation part, as the
+original had for these sets), the generated tasks draw a separate validation set under ``clean``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .paths import resolve_root
 from .registry import DatasetMeta, derive_seed, get_dataset_spec, seeded_generator
 from .spec import DataSpec, meta_from_data
+from .splits import stratified_split  # noqa: F401  (re-exported: datasets.builder.stratified_split)
 from .wrappers import Transformed
 
 PROTOCOLS = ("clean", "paper")  # the allowed values of ``protocol`` (see the module docstring)
@@ -38,7 +43,8 @@ class DataBundle:
     or evaluating ({"permutation": LongTensor[784]} for pMNIST, {"noise": FloatTensor[968, 96]} for
     noise-padded CIFAR-10, {} otherwise). With distributed=True the training loader's sampler is a
     DistributedSampler (the trainer calls its ``set_epoch`` every epoch) and the val/test loaders iterate
-    this rank's :class:`EvalShard`. With protocol="paper" ``val_loader is test_loader``.
+    this rank's :class:`EvalShard`. With protocol="paper" ``val_loader is test_loader`` (except for datasets
+    whose paper protocol has a validation part of its own).
     """
 
     train_loader: DataLoader
@@ -66,30 +72,6 @@ class EvalShard(Sampler[int]):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.size, self.world_size))
-
-
-def stratified_split(targets: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split indices 0..N-1 into (train, val) with class proportions kept.
-
-    The validation set has round(val_fraction * N) samples; class c contributes
-    floor(val_fraction * n_c), plus one for the classes with the largest remainders until the total
-    is reached. Members are drawn with a generator fixed by ``seed``. Both index tensors are sorted,
-    disjoint and together cover 0..N-1.
-    """
-    targets = torch.as_tensor(targets)
-    labels, counts = torch.unique(targets, return_counts=True)  # sorted: independent of data order
-    exact = val_fraction * counts.double()
-    n_val = exact.floor().long()
-    missing = int(round(val_fraction * len(targets))) - int(n_val.sum())
-    largest_remainders = torch.argsort(exact - n_val, descending=True, stable=True)
-    n_val[largest_remainders[:missing]] += 1
-
-    generator = seeded_generator(seed, "validation-split")
-    in_val = torch.zeros(len(targets), dtype=torch.bool)
-    for label, k in zip(labels.tolist(), n_val.tolist()):
-        members = torch.nonzero(targets == label).flatten()
-        in_val[members[torch.randperm(len(members), generator=generator)[:k]]] = True
-    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
 def seed_worker(worker_id: int) -> None:
@@ -164,7 +146,8 @@ def build_data(
     """Loaders and metadata of the data described by ``data``: a :class:`DataSpec`, or a dataset key (of
     ``list_datasets()``) with the spec's fields as keyword arguments (``build_data("sMNIST", permuted=True)``).
 
-    Every batch is ``(inputs [B, *meta.input_shape] float32, labels [B] int64)``.
+    Every batch is ``(inputs [B, *meta.input_shape] float32, targets)``: labels ``[B]`` int64 for classification,
+    ``[B, L]`` int64 for per-step classification (copy memory), ``[B]`` float32 for regression (adding problem).
 
     The spec's options:
     root: data root (None -> DEFAULT_DATA_ROOT; relative -> relative to the project root).
@@ -175,6 +158,8 @@ def build_data(
     num_workers: None -> 0 for in-memory datasets (MNIST-1D, synthetic), else default_num_workers().
     in_ram / from_cache: decode image files once into memory / keep them in a memory-mapped cache file
         (the downsampled ImageNet keys; datasets read as they are ignore them).
+    mfcc, drop_rate, sr_train, sr_test, seq_length, memory_size: the sequence options of the datasets that
+        take them (``DatasetSpec.sequence_options``; see datasets/sequences.py).
     synthetic: no files; random data of the dataset's exact shapes and classes (SYNTHETIC_SIZES
         samples), deterministic from ``seed``. For smoke tests and profiling, NEVER for results.
 
@@ -193,7 +178,8 @@ def build_data(
     val_fraction, seed, num_workers = data.val_fraction, data.seed, data.num_workers
     spec = get_dataset_spec(name)
     options = spec.check_options(augment=data.augment, permuted=data.permuted, noise_padded=data.noise_padded,
-                                 resolution=data.resolution, interpolation=data.interpolation)
+                                 resolution=data.resolution, interpolation=data.interpolation,
+                                 **data.sequence_options())
     _check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "clean" and not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
         raise ValueError(f"val_fraction must be in (0, 1) for protocol='clean', got {val_fraction!r}")
@@ -210,35 +196,29 @@ def build_data(
     if data.synthetic:
         n_train, n_val, n_test = SYNTHETIC_SIZES
         generator = seeded_generator(seed, "synthetic")
-        train_set = Transformed(spec.synthetic_raw(n_train, generator), None, train_tf)
-        val_set = Transformed(spec.synthetic_raw(n_val, generator), None, eval_tf)
-        test_set = Transformed(spec.synthetic_raw(n_test, generator), None, eval_tf)
+        train_set = Transformed(spec.synthetic_split(options, n_train, generator, "train"), None, train_tf)
+        val_set = Transformed(spec.synthetic_split(options, n_val, generator, "val"), None, eval_tf)
+        test_set = Transformed(spec.synthetic_split(options, n_test, generator, "test"), None, eval_tf)
         if protocol == "paper":
             val_set = None
         in_memory = True
     else:
         with _rank_zero_first(distributed):
-            train_raw, test_raw = spec.load_data(
-                resolve_root(root), options, in_ram=data.in_ram, from_cache=data.from_cache,
+            splits = spec.load_splits(
+                resolve_root(root), options, protocol=protocol, val_fraction=val_fraction, seed=seed,
+                in_ram=data.in_ram, from_cache=data.from_cache,
                 num_workers=default_num_workers() if num_workers is None else num_workers)
-        test_set = Transformed(test_raw, None, eval_tf)
-        if protocol == "clean":
-            train_idx, val_idx = stratified_split(train_raw.targets, val_fraction, seed)
-            if len(train_idx) == 0 or len(val_idx) == 0:
-                raise ValueError(
-                    f"val_fraction={val_fraction} leaves an empty split of the {len(train_raw)} training "
-                    f"samples of {name!r} ({len(train_idx)} train / {len(val_idx)} val)"
-                )
-            train_set = Transformed(train_raw, train_idx, train_tf)
-            val_set = Transformed(train_raw, val_idx, eval_tf)  # eval transforms: no augmentation
-        else:
-            train_set, val_set = Transformed(train_raw, None, train_tf), None
+        train_set = Transformed(splits.train.dataset, splits.train.indices, train_tf)
+        # Validation with the eval transforms: no augmentation.
+        val_set = None if splits.val is None else Transformed(splits.val.dataset, splits.val.indices, eval_tf)
+        test_set = Transformed(splits.test.dataset, splits.test.indices, eval_tf)
         in_memory = spec.in_memory
 
-    # Fail early (not mid-epoch) if the files do not have the shape the model will be built for.
-    sample_shape = tuple(test_set[0][0].shape)
-    if sample_shape != meta.input_shape:
-        raise RuntimeError(f"{name} samples have shape {sample_shape}, but its metadata says {meta.input_shape}")
+    # Fail early (not mid-epoch) if the files do not have the shape the model will be built for (or, for data
+    # tested at another sampling rate, the test shape).
+    sample_shape, expected = tuple(test_set[0][0].shape), tuple(spec.eval_input_shape(options))
+    if sample_shape != expected:
+        raise RuntimeError(f"{name} samples have shape {sample_shape}, but its metadata says {expected}")
 
     if num_workers is None:
         num_workers = 0 if in_memory else default_num_workers()

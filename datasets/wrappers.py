@@ -49,6 +49,14 @@ class TensorItems(Dataset):
         return self.inputs[index], int(self.targets[index])
 
 
+def as_target(label):
+    """A class label as an int (torchvision gives ints, some datasets 0-d integer tensors); the targets of regression
+    and per-step tasks (float or non-scalar tensors) as they are."""
+    if torch.is_tensor(label) and (label.dim() > 0 or label.is_floating_point()):
+        return label
+    return int(label)
+
+
 class Transformed(Dataset):
     """View of ``base`` restricted to ``indices`` (all samples if None), items passed through ``transform``."""
 
@@ -64,7 +72,7 @@ class Transformed(Dataset):
         item, label = self.base[int(self.indices[index])]
         if self.transform is not None:
             item = self.transform(item)
-        return item, int(label)
+        return item, as_target(label)
 
     @property
     def targets(self) -> torch.Tensor:

@@ -13,15 +13,20 @@ from .spec import ModelSpec
 
 Builder = Callable[[ModelSpec, int, int, int], nn.Module]
 _REGISTRY: dict[str, Builder] = {}
+# Models that can output at every time step (``build_model(..., per_step=True)``: the builder takes ``per_step``).
+_PER_STEP: set[str] = set()
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: make ``builder`` available as ``net.type=<name>``. Names must be unique."""
+def register_model(name: str, *, per_step: bool = False) -> Callable[[Builder], Builder]:
+    """Decorator: make ``builder`` available as ``net.type=<name>``. Names must be unique. ``per_step``: the builder
+    also takes ``per_step=True`` and then outputs ``[B, num_classes, L]``, one prediction per time step."""
 
     def wrap(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = builder
+        if per_step:
+            _PER_STEP.add(name)
         return builder
 
     return wrap
@@ -33,7 +38,7 @@ def list_models() -> list[str]:
 
 
 def build_model(spec: Union[ModelSpec, Mapping[str, Any]], data_dim: int, in_channels: int,
-                num_classes: int) -> nn.Module:
+                num_classes: int, *, per_step: bool = False) -> nn.Module:
     """Build the network named by ``spec.net.type``.
 
     Args:
@@ -41,9 +46,11 @@ def build_model(spec: Union[ModelSpec, Mapping[str, Any]], data_dim: int, in_cha
             "no_hidden": 30}}`` (fields left out keep the spec's defaults; an unknown one is a ``ValueError``).
         data_dim: 1 for sequences ``[B, C, L]``, 2 for images ``[B, C, H, W]``.
         in_channels: input channels of the data.
-        num_classes: number of output logits.
+        num_classes: number of output logits (outputs: 1 for a regression).
+        per_step: an output at every time step, ``[B, num_classes, L]`` (the copy-memory task), instead of one
+            per sequence; only for models registered with ``per_step=True`` (``TCN``).
     Returns:
-        a ``nn.Module`` mapping inputs to logits ``[B, num_classes]``.
+        a ``nn.Module`` mapping inputs to logits ``[B, num_classes]`` (``[B, num_classes, L]`` with ``per_step``).
 
     Example::
 
@@ -58,4 +65,9 @@ def build_model(spec: Union[ModelSpec, Mapping[str, Any]], data_dim: int, in_cha
         raise ValueError(f"unknown net.type={name!r}; registered models: {', '.join(list_models())}")
     if data_dim not in (1, 2):
         raise ValueError(f"data_dim must be 1 (sequences) or 2 (images), got {data_dim!r}")
+    if per_step:
+        if name not in _PER_STEP:
+            raise ValueError(f"net.type={name} has no output at every time step (a per-step task); models that "
+                             f"have one: {', '.join(sorted(_PER_STEP))}")
+        return _REGISTRY[name](spec, int(data_dim), int(in_channels), int(num_classes), per_step=True)
     return _REGISTRY[name](spec, int(data_dim), int(in_channels), int(num_classes))

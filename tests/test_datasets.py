@@ -33,6 +33,7 @@ CIFAR_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 N_TRAIN, N_TEST, TEST_ID0 = 60, 20, 100  # test ids 100..119, so train and test ids never collide
 ALL_KEYS = {"MNIST", "sMNIST", "CIFAR10", "sCIFAR10", "MNIST1D", "FashionMNIST", "sFashionMNIST", "CIFAR100", "STL10"}
 ALL_KEYS |= {"Imagenet8", "Imagenet16", "Imagenet32", "Imagenet64", "Imagenet-k"}  # datasets/imagenet.py
+ALL_KEYS |= {"SpeechCommands", "CharTrajectories", "AddProblem", "CopyMemory"}    # the sequence datasets
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -582,6 +583,11 @@ def test_synthetic_data_has_the_dataset_shapes(name, protocol, tmp_path):
     for loader in (data.train_loader, data.val_loader, data.test_loader):
         x, y = next(iter(loader))
         assert x.shape == (16, *data.meta.input_shape) and x.dtype == torch.float32
+        if data.meta.task == D.REGRESSION:  # the adding problem: one real target per sample
+            assert y.shape == (16,) and y.dtype == torch.float32
+            continue
+        per_step = data.meta.task == D.PER_STEP_CLASSIFICATION  # copy memory: a class per time step
+        assert y.shape == ((16, data.meta.length) if per_step else (16,))
         assert y.dtype == torch.long and 0 <= int(y.min()) and int(y.max()) < data.meta.num_classes
     assert (data.val_loader is data.test_loader) == (protocol == "paper")
     torch.testing.assert_close(next(iter(build(0).test_loader))[0], next(iter(data.test_loader))[0])
