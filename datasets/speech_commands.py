@@ -159,6 +159,7 @@ def ensure_files(root: Path) -> Path:
            f"dataset_params.root to a data root that has SpeechCommands/{VERSION}/.")
     if not archive.is_file():
         try:
+            archive.parent.mkdir(parents=True, exist_ok=True)
             fetch(URL, archive)
         except OSError as error:  # urllib's URLError is an OSError
             raise DatasetNotAvailableError(f"Dataset 'SpeechCommands' is not available: the word folders are not "
