@@ -32,12 +32,6 @@ def _check_odd(kernel: torch.Tensor) -> None:
         raise ValueError(f"'same' convolution needs odd kernel sizes, got {sizes}")
 
 
-def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if bias is None:
-        return y
-    return y + bias.view(1, -1, *([1] * (y.dim() - 2)))
-
-
 def _fast_length(n: int) -> int:
     """Smallest 5-smooth integer >= n: FFTs of such lengths are fast and the extra zeros change nothing."""
     length = n
@@ -62,32 +56,129 @@ def _groups(x: torch.Tensor, kernel: torch.Tensor, depthwise: bool) -> int:
     return channels
 
 
-def _fft_correlate(x_padded: torch.Tensor, kernel: torch.Tensor, out_sizes: tuple[int, ...],
-                   depthwise: bool = False) -> torch.Tensor:
-    """Linear cross-correlation of an already padded input with ``kernel``, cropped to ``out_sizes``.
+# --- FFT correlation ---------------------------------------------------------------------------------
+# y[n] = sum_m x[n + m - p] k[m] for n < S (x is zero outside [0, S); p taps of the kernel lie before the
+# current position: k // 2 for "same", k - 1 for causal). With a transform length N >= S + max(p, k - 1 - p)
+# the circular correlation of x (zero-extended to N) with the kernel rolled by -p equals y for every kept
+# output, with no padded copy of x: the kernel's roll takes the padding's place. For a "same" kernel that is
+# S + k // 2 instead of the S + k - 1 of an explicitly padded input (48 instead of 64 for 33 x 33 kernels on
+# 32 x 32 inputs).
+#
+# The channel contraction per frequency is one batched matrix product over the frequencies, on spectra in
+# frequency-major layout [F, N, C], with the conjugations as conjugate-transposed views that BLAS applies
+# itself (1.2-1.6x faster than einsum on a CPU). Depthwise kernels have one channel each: products per channel.
+#
+# What the backward pass keeps: autograd through the FFT ops would keep the padded input, both spectra and
+# the products, about twice the training memory of the spatial convolution. The autograd function below
+# keeps, for 2D inputs, only x and the kernel and recomputes their spectra in the backward pass (an image's
+# spectrum is 1.3-2.3x its size, and 2D networks are where memory decides the batch size); for 1D inputs it
+# keeps the two spectra it already computed (1.1-2x the input's size; a sequence model's activations are
+# small) and its training step is 15-20% faster for it.
 
-    ``y[n] = sum_m x_padded[n + m] k[m]``. A transform length >= the padded input length means the circular
-    correlation has no wrap-around for the kept outputs ``n < out_size`` (since ``n + m <= padded - 1``).
-    ``depthwise``: ``kernel`` is ``[C, 1, *taps]`` and each channel is correlated with its own kernel.
+
+def _transform_lengths(sizes, taps, before) -> list[int]:
+    # (and >= k: a kernel longer than the transform would wrap onto itself)
+    return [_fast_length(max(s + max(p, k - 1 - p), k)) for s, k, p in zip(sizes, taps, before)]
+
+
+def _fft_dtype(t: torch.Tensor) -> torch.Tensor:
+    """FFTs need float32/float64 (no bf16/fp16 support for arbitrary lengths)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _frequency_major(spectrum: torch.Tensor) -> torch.Tensor:
+    """``[N, C, *freqs] -> [F, N, C]`` (contiguous): one channel matrix per frequency, for ``torch.bmm``."""
+    return spectrum.flatten(2).permute(2, 0, 1).contiguous()
+
+
+class _FFTPlan:
+    """Shapes and transform lengths of one correlation, and the transforms into and out of the layout of the
+    channel contraction (frequency-major for dense kernels, channel-major for depthwise ones)."""
+
+    def __init__(self, x: torch.Tensor, kernel: torch.Tensor, before: tuple[int, ...], depthwise: bool):
+        self.dims = tuple(range(2, x.dim()))
+        self.sizes, self.taps = tuple(x.shape[2:]), tuple(kernel.shape[2:])
+        self.before, self.depthwise = before, depthwise
+        self.lengths = _transform_lengths(self.sizes, self.taps, before)
+        self.freqs = (*self.lengths[:-1], self.lengths[-1] // 2 + 1)
+
+    def spectrum(self, t: torch.Tensor) -> torch.Tensor:
+        """Spectrum of an input or output-gradient ``[N, C, *S]`` (zero-extended to the transform lengths)."""
+        t_f = torch.fft.rfftn(_fft_dtype(t), s=self.lengths, dim=self.dims)
+        return t_f if self.depthwise else _frequency_major(t_f)
+
+    def kernel_spectrum(self, kernel: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Spectrum of the kernel zero-extended to the transform lengths and rolled so tap ``p`` is at 0."""
+        extended = F.pad(kernel.to(dtype), [pad for d in reversed(self.dims)
+                                            for pad in (0, self.lengths[d - 2] - kernel.shape[d])])
+        k_f = torch.fft.rfftn(torch.roll(extended, [-p for p in self.before], self.dims), dim=self.dims)
+        return k_f[:, 0] if self.depthwise else _frequency_major(k_f)
+
+    def signal(self, spectra: torch.Tensor, crop: tuple[int, ...], roll: bool = False) -> torch.Tensor:
+        """Inverse transform of a contraction result, cropped to ``crop``; ``roll``: undo the kernel's roll."""
+        if not self.depthwise:  # [F, N, C] -> [N, C, *freqs]
+            spectra = spectra.permute(1, 2, 0).reshape(*spectra.shape[1:], *self.freqs)
+        out = torch.fft.irfftn(spectra, s=self.lengths, dim=self.dims)
+        if roll:
+            out = torch.roll(out, list(self.before), self.dims)
+        return out[(...,) + tuple(slice(0, n) for n in crop)]
+
+    # The three contractions: forward Y[b, o] = sum_i X[b, i] conj(K[o, i]); input gradient
+    # sum_o G[b, o] K[o, i] (the gradient convolved with the kernel); kernel gradient
+    # sum_b X[b, i] conj(G[b, o]) (x correlated with the gradient), computed as G^H X.
+    def correlate(self, x_s: torch.Tensor, k_s: torch.Tensor) -> torch.Tensor:
+        return x_s * k_s.conj() if self.depthwise else torch.bmm(x_s, k_s.mH)
+
+    def input_grad(self, g_s: torch.Tensor, k_s: torch.Tensor) -> torch.Tensor:
+        return g_s * k_s if self.depthwise else torch.bmm(g_s, k_s)
+
+    def kernel_grad(self, x_s: torch.Tensor, g_s: torch.Tensor) -> torch.Tensor:
+        return (x_s * g_s.conj()).sum(0).unsqueeze(1) if self.depthwise else torch.bmm(g_s.mH, x_s)
+
+
+class _FFTCorrelate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel, bias, before, depthwise):
+        plan = _FFTPlan(x, kernel, before, depthwise)
+        x_s = plan.spectrum(x)
+        k_s = plan.kernel_spectrum(kernel, x_s.real.dtype)
+        y = plan.signal(plan.correlate(x_s, k_s), plan.sizes)
+        if bias is not None:
+            y = y + bias.to(y.dtype).view(1, -1, *([1] * len(plan.dims)))
+        ctx.plan, ctx.keep_spectra, ctx.dtypes = plan, x.dim() == 3, (x.dtype, kernel.dtype)
+        ctx.save_for_backward(*((x_s, k_s) if ctx.keep_spectra else (x, kernel)))
+        return y.to(x.dtype) if y.dtype != x.dtype else y.contiguous()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        plan, (x_dtype, kernel_dtype) = ctx.plan, ctx.dtypes
+        g_s = plan.spectrum(grad)
+        if ctx.keep_spectra:
+            x_s, k_s = ctx.saved_tensors
+        else:
+            x, kernel = ctx.saved_tensors
+            x_s = plan.spectrum(x) if ctx.needs_input_grad[1] else None
+            k_s = plan.kernel_spectrum(kernel, g_s.real.dtype) if ctx.needs_input_grad[0] else None
+        grad_x = grad_kernel = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = plan.signal(plan.input_grad(g_s, k_s), plan.sizes).to(x_dtype)
+        if ctx.needs_input_grad[1]:
+            grad_kernel = plan.signal(plan.kernel_grad(x_s, g_s), plan.taps, roll=True).to(kernel_dtype)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0,) + plan.dims)
+        return grad_x, grad_kernel, grad_bias, None, None
+
+
+def fft_correlate(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, before: tuple[int, ...], *,
+                  depthwise: bool = False) -> torch.Tensor:
+    """``y[n] = sum_m x[n + m - p] k[m] (+ bias)`` per spatial dimension, ``p = before[d]``, zeros outside x.
+
+    ``before = k // 2`` per dimension is the "same" correlation, ``k - 1`` the causal one. ``depthwise``: the
+    kernel is ``[C, 1, *taps]`` and each channel is correlated with its own kernel.
     """
-    _groups(x_padded, kernel, depthwise)  # only checks the kernel layout: the FFT has no groups argument
-    dims = tuple(range(2, x_padded.dim()))
-    lengths = [_fast_length(x_padded.shape[d]) for d in dims]
-    dtype = x_padded.dtype
-    # FFTs need float32/float64 (no bf16/fp16 support for arbitrary lengths).
-    x32 = x_padded.float() if dtype in (torch.float16, torch.bfloat16) else x_padded
-    k32 = kernel.to(x32.dtype)
-    x_f = torch.fft.rfftn(x32, s=lengths, dim=dims)
-    k_f = torch.fft.rfftn(k32, s=lengths, dim=dims)
-    if depthwise:
-        # One kernel per channel: a per-channel product per frequency, [B, C, f] x [C, f] -> [B, C, f].
-        y_f = x_f * k_f[:, 0].conj()
-    else:
-        # Channel contraction per frequency: [B, I, f] x [O, I, f] -> [B, O, f].
-        y_f = torch.einsum("bi...,oi...->bo...", x_f, k_f.conj())
-    y = torch.fft.irfftn(y_f, s=lengths, dim=dims)
-    index = (slice(None), slice(None)) + tuple(slice(0, n) for n in out_sizes)
-    return y[index].to(dtype)
+    _groups(x, kernel, depthwise)  # only checks the kernel layout: the FFT has no groups argument
+    return _FFTCorrelate.apply(x, kernel, bias, tuple(before), depthwise)
 
 
 def conv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -105,9 +196,7 @@ def fftconv2d_same(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | N
                    depthwise: bool = False) -> torch.Tensor:
     """FFT 2D "same" convolution; equal to :func:`conv2d_same` up to float rounding."""
     _check_odd(kernel)
-    kh, kw = kernel.shape[-2:]
-    x_padded = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2))
-    return _add_bias(_fft_correlate(x_padded, kernel, tuple(x.shape[-2:]), depthwise), bias)
+    return fft_correlate(x, kernel, bias, (kernel.shape[-2] // 2, kernel.shape[-1] // 2), depthwise=depthwise)
 
 
 def causal_conv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -123,9 +212,7 @@ def causal_conv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | No
 def causal_fftconv1d(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None, *,
                      depthwise: bool = False) -> torch.Tensor:
     """FFT causal 1D convolution; equal to :func:`causal_conv1d` up to float rounding."""
-    k = kernel.shape[-1]
-    x_padded = F.pad(x, (k - 1, 0))
-    return _add_bias(_fft_correlate(x_padded, kernel, (x.shape[-1],), depthwise), bias)
+    return fft_correlate(x, kernel, bias, (kernel.shape[-1] - 1,), depthwise=depthwise)
 
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
