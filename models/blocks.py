@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import make_conv, make_norm, nonlinearity
+from .layers import Dropout, make_conv, make_norm, nonlinearity
 from .spec import ModelSpec
 
 
@@ -20,7 +20,7 @@ class _ResidualBlockBase(nn.Module):
         self.conv1 = make_conv(spec, in_channels, out_channels, data_dim)
         self.norm1 = make_norm(spec, out_channels, data_dim)
         self.act1 = act()
-        self.dropout = nn.Dropout(float(spec.net.dropout))
+        self.dropout = Dropout(float(spec.net.dropout))
         self.conv2 = make_conv(spec, out_channels, out_channels, data_dim)
         self.norm2 = make_norm(spec, out_channels, data_dim)
         self.act2 = act()

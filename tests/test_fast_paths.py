@@ -196,3 +196,46 @@ def test_the_floor_network_computes_what_the_flexnet_computes():
         assert fixed and all(tuple(m.weight.shape[2:]) == (9, 9) for m in fixed)
         with torch.no_grad():
             torch.testing.assert_close(floor.eval()(x), model.eval()(x), rtol=1e-4, atol=1e-4)
+
+
+# --- spatial == FFT for whole paper models ------------------------------------------------------------
+def preset_model(preset: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    spec = read_command([f"experiment={preset}", "device=cpu", "wandb.mode=disabled"]).spec
+    meta = input_meta(spec)
+    torch.manual_seed(0)
+    return build_run_model(spec, meta), tuple(meta.input_shape)
+
+
+def outputs_and_grads(model, x, y, use_fft):
+    for layer in flexconvs(model):
+        layer.use_fft = use_fft
+    model.zero_grad()
+    logits = model(x)
+    if model.training:
+        torch.nn.functional.cross_entropy(logits, y).backward()
+    return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+# FlexNet-7 in eval mode: its spatial training step with 33 x 33 kernels takes 15 s even for one image.
+@pytest.mark.parametrize("preset, train", [("t3_cifar10_flexnet7", False), ("t1_smnist_flextcn2", True)])
+def test_a_grown_paper_model_computes_the_same_on_the_fft_and_the_spatial_path(preset, train):
+    """Presets run ``conv.use_fft=auto``: with every kernel grown to the whole grid (33 x 33 / 784 taps) the
+    FFT path must give the spatial path's logits (and gradients) - the original's algorithm - to float
+    tolerance."""
+    model, shape = preset_model(preset)
+    for layer in flexconvs(model):
+        layer.grow_mask()
+    torch.manual_seed(1)
+    x, y = torch.randn(2, *shape), torch.tensor([3, 7])
+    model.train(train)
+    torch.manual_seed(2)  # the same dropout masks on both paths
+    spatial, spatial_grads = outputs_and_grads(model, x, y, use_fft=False)
+    torch.manual_seed(2)
+    fft, fft_grads = outputs_and_grads(model, x, y, use_fft=True)
+    assert all(layer.kernel_size == (layer.grid_size,) * layer.data_dim for layer in flexconvs(model))
+    torch.testing.assert_close(fft, spatial, rtol=1e-4, atol=1e-5)
+    assert fft_grads.keys() == spatial_grads.keys() and (len(fft_grads) > 0) == train
+    # (biases in front of a BatchNorm get gradients of ~1e-7, rounding noise: an absolute floor covers them)
+    floor = 1e-4 * max((grad.abs().max() for grad in spatial_grads.values()), default=0.0)
+    for name, grad in spatial_grads.items():
+        torch.testing.assert_close(fft_grads[name], grad, rtol=1e-3, atol=floor, msg=name)
