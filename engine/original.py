@@ -326,23 +326,7 @@ def describe_original(original: Mapping[str, torch.Tensor]) -> dict:
         found["conv.type"] = "Conv"
     kernel = _first_kernel_prefix(keys)
     if kernel is not None:
-        if f"{kernel}kernel_net.0.weight" in original:
-            found["kernel.type"] = "SIREN"
-            found["kernel.no_hidden"] = original[f"{kernel}kernel_net.0.weight"].shape[0]
-            found["kernel.no_layers"] = len([k for k in keys if re.match(re.escape(kernel) + r"kernel_net\.\d+\.weight$", k)])
-        else:
-            gamma = original.get(f"{kernel}filters.0.gamma")
-            dim = original[f"{kernel}filters.0.linear.weight"].shape[1] if f"{kernel}filters.0.linear.weight" in original else None
-            if gamma is None:
-                found["kernel.type"] = "Fourier"
-            elif dim is not None and dim > 1:
-                found["kernel.type"] = "MAGNet" if gamma.shape[1] == dim else "Gabor"
-            else:
-                found["kernel.type"] = "MAGNet or Gabor"  # in 1D both have gamma [H, 1]
-            if f"{kernel}filters.0.linear.weight" in original:
-                found["kernel.no_hidden"] = original[f"{kernel}filters.0.linear.weight"].shape[0]
-            found["kernel.no_layers"] = len({k.split(".")[-2] for k in keys
-                                             if k.startswith(f"{kernel}linear.") and k.endswith(".weight")})
+        found.update(_describe_kernel_net(original, kernel))
     for key in ("out_layer.weight", "finallyr.weight", "linear.weight", "fc.weight"):
         if key in original:
             found["classes"] = original[key].shape[0]
@@ -350,6 +334,26 @@ def describe_original(original: Mapping[str, torch.Tensor]) -> dict:
     grids = original_grids(original)
     if grids:
         found["kernel grid"] = sorted(grids)[0] if len(grids) == 1 else sorted(grids)
+    return found
+
+
+def _describe_kernel_net(original: Mapping[str, torch.Tensor], net: str) -> dict:
+    """Type, width and depth of the kernel net whose names start with ``net`` (``<layer>.Kernel.``)."""
+    siren = original.get(f"{net}kernel_net.0.weight")
+    if siren is not None:
+        layers = [k for k in original if re.fullmatch(re.escape(net) + r"kernel_net\.\d+\.weight", k)]
+        return {"kernel.type": "SIREN", "kernel.no_hidden": siren.shape[0], "kernel.no_layers": len(layers)}
+    first, gamma = original.get(f"{net}filters.0.linear.weight"), original.get(f"{net}filters.0.gamma")
+    if gamma is None:
+        kind = "Fourier"
+    elif first is not None and first.shape[1] > 1:
+        kind = "MAGNet" if gamma.shape[1] == first.shape[1] else "Gabor"
+    else:
+        kind = "MAGNet or Gabor"  # in 1D both have gamma [H, 1]
+    hidden = [k for k in original if re.fullmatch(re.escape(net) + r"linear\.\d+\.weight", k)]
+    found = {"kernel.type": kind, "kernel.no_layers": len(hidden)}
+    if first is not None:
+        found["kernel.no_hidden"] = first.shape[0]
     return found
 
 
@@ -385,8 +389,9 @@ def describe_model(model: nn.Module) -> dict:
     convs = [m for m in model.modules() if isinstance(m, (CKConv, SRFConv, nn.Conv1d, nn.Conv2d))]
     if found.get("net.type") in ("ResNet", "TCN") and convs:
         first = convs[0]
-        found["conv.type"] = ("FlexConv" if isinstance(first, FlexConv) and first.mask_params is not None else
-                              "CKConv" if isinstance(first, CKConv) else "SRF" if isinstance(first, SRFConv) else "Conv")
+        found["conv.type"] = ("FlexConv" if isinstance(first, FlexConv) and first.mask_params is not None
+                              else "CKConv" if isinstance(first, CKConv)
+                              else "SRF" if isinstance(first, SRFConv) else "Conv")
         if isinstance(first, CKConv):
             net = first.kernel_net
             if isinstance(net, SIREN):
@@ -395,7 +400,8 @@ def describe_model(model: nn.Module) -> dict:
                 found["kernel.no_layers"] = len(net.layers) + 1
             else:
                 kind = {MAGNet: "MAGNet", GaborNet: "Gabor", FourierNet: "Fourier"}.get(type(net), type(net).__name__)
-                found["kernel.type"] = "MAGNet or Gabor" if first.data_dim == 1 and kind in ("MAGNet", "Gabor") else kind
+                one_d_mfn = first.data_dim == 1 and kind in ("MAGNet", "Gabor")  # as describe_original says
+                found["kernel.type"] = "MAGNet or Gabor" if one_d_mfn else kind
                 found["kernel.no_hidden"] = net.output_linear.in_features
                 found["kernel.no_layers"] = len(getattr(net, "linears", ()))
             grids = {m.grid_size for m in model.modules() if isinstance(m, CKConv) and m.grid_size}

@@ -2,11 +2,12 @@
 or drawing it (``experiments/plot_run.py``)."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 from .checkpoint import LEGACY_FORMAT
-from .crossres import phase_data
+from .crossres import phase_data, phase_spec
 from .lifecycle import SpecSource
+from .original import ORIGINAL_FORMAT, original_data_state, original_grids
 from .specs import RunSpec
 
 
@@ -14,8 +15,11 @@ def checkpoint_spec(source: SpecSource, checkpoint: Mapping) -> RunSpec:
     """The checkpoint's stored config read with this command's keys on top, its model from the stored model spec.
 
     A checkpoint of a ``run_crossres.py`` phase stores the run's config and its phase: its data is that phase's
-    (resolution, ...). Checkpoints of the earlier format stored the phase's config itself.
+    (resolution, ...). Checkpoints of the earlier format stored the phase's config itself. A checkpoint of the
+    original code stores no config: the command describes it (:func:`original_spec`).
     """
+    if checkpoint.get("format") == ORIGINAL_FORMAT:
+        return original_spec(source.spec, checkpoint["model"])
     return stored_phase(source.with_stored(checkpoint["config"], checkpoint.get("model_spec")), checkpoint)
 
 
@@ -28,3 +32,39 @@ def stored_phase(spec: RunSpec, checkpoint: Mapping) -> RunSpec:
     if isinstance(state, Mapping) and checkpoint.get("format") != LEGACY_FORMAT:
         return phase_data(spec, state["phase"])
     return spec
+
+
+def original_phase(spec: RunSpec, weights: Mapping) -> Optional[str]:
+    """The cross-resolution phase an original checkpoint comes from, read from its kernel grid: with
+    ``cross_res.source_res`` / ``target_res`` set, a grid of ``source_res + 1`` taps is the source phase's file and
+    one of ``target_res + 1`` the final (fine-tuned) one. None for any other config or file (networks without
+    kernel grids - Conv, N-Jet, ResNets - say nothing about their resolution)."""
+    cross = spec.cross_res
+    grids = original_grids(weights)
+    if not (cross.source_res and cross.target_res) or len(grids) != 1:
+        return None
+    return {cross.source_res + 1: "source", cross.target_res + 1: "finetune"}.get(next(iter(grids)))
+
+
+def original_spec(spec: RunSpec, weights: Mapping) -> RunSpec:
+    """The spec of an original checkpoint, which stores no config: the command's, moved to the file's
+    cross-resolution phase where it has one (:func:`original_phase`): the phase's data (resolution), and - unless
+    ``conv.horizon`` already is the file's grid, as in the original's own record of that phase (``conv.horizon=33
+    kernel.sampling_rate_norm=0.25``) - the phase's model as ``run_crossres.py`` builds it: ``conv.horizon =
+    resolution + 1`` and, for the target phase, the kernel scale ``kernel.sampling_rate_norm * (source /
+    target)^2``. That scale is not in the file: it always comes from the configuration."""
+    phase = original_phase(spec, weights)
+    if phase is None:
+        return spec
+    grid = next(iter(original_grids(weights)))
+    if str(spec.model.conv.horizon) == str(grid):
+        return phase_data(spec, phase)
+    return phase_spec(spec, phase)
+
+
+def checkpoint_data_state(spec: RunSpec, checkpoint: Mapping) -> Optional[dict]:
+    """The data state to evaluate ``checkpoint`` with (pMNIST permutation, npCIFAR10 noise): its stored one, for an
+    original checkpoint the one its run had where that can be recreated; None: drawn from the seed."""
+    if checkpoint.get("format") == ORIGINAL_FORMAT:
+        return original_data_state(spec.data.permuted, spec.runtime.seed) or None
+    return checkpoint.get("data_state") or None

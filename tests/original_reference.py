@@ -52,7 +52,8 @@ def _mask_params(data_dim: int, state: str, layer: int, generator: torch.Generat
         return torch.tensor([[jitter(0.05), 0.5 + jitter(0.02)], [jitter(0.05), 0.55 + jitter(0.02)]])
     # Non-square, off-centre: about 9 x 23 taps on a 33-tap grid; one layer in four with a negative sigma.
     sign = -1.0 if layer % 4 == 3 else 1.0
-    return torch.tensor([[0.05 + jitter(0.02), sign * (0.12 + jitter(0.01))], [-0.1 + jitter(0.02), 0.3 + jitter(0.01)]])
+    return torch.tensor([[0.05 + jitter(0.02), sign * (0.12 + jitter(0.01))],
+                         [-0.1 + jitter(0.02), 0.3 + jitter(0.01)]])
 
 
 def original_state(layout: dict, mask_state: str = "init", seed: int = 0) -> dict:
@@ -118,14 +119,15 @@ class Reference:
     """The original network of ``layout`` on its own state dict (float64). ``calibrate=True`` records every
     BatchNorm's batch statistics as its running statistics (trained-looking activations for both codes)."""
 
-    def __init__(self, layout: dict, state: dict):
+    def __init__(self, layout: dict, state: dict, dtype: torch.dtype = torch.float64):
         self.layout, self.flags = layout, flags_of(layout)
         self.state = state
         self.data_dim = len(layout["input_shape"]) - 1
+        self.dtype = dtype
         self.calibrate = False
 
     def p(self, key: str) -> torch.Tensor:
-        return self.state[key].double()
+        return self.state[key].to(self.dtype)
 
     # layers
     def batch_norm(self, prefix: str, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +137,8 @@ class Reference:
             self.state[prefix + "running_var"] = x.var(dims, unbiased=True).float()
         view = (1, -1) + (1,) * (x.dim() - 2)
         mean, var = self.p(prefix + "running_mean").view(view), self.p(prefix + "running_var").view(view)
-        return (x - mean) / torch.sqrt(var + 1e-5) * self.p(prefix + "weight").view(view) + self.p(prefix + "bias").view(view)
+        weight, bias = self.p(prefix + "weight").view(view), self.p(prefix + "bias").view(view)
+        return (x - mean) / torch.sqrt(var + 1e-5) * weight + bias
 
     def same_conv(self, x, weight, bias=None, stride=1):
         """2D "same" / 1D causal cross-correlation."""
@@ -146,7 +149,7 @@ class Reference:
     def kernel_coordinates(self, prefix: str) -> list[torch.Tensor]:
         """The coordinate vector per axis after the original's dynamic cropping."""
         n = int(self.state[prefix + "train_length"].reshape(-1)[0])
-        coords = torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+        coords = torch.linspace(-1.0, 1.0, n, dtype=self.dtype)
         if prefix + "mask_params" not in self.state:
             return [coords] * self.data_dim
         params = self.p(prefix + "mask_params")
@@ -181,7 +184,8 @@ class Reference:
                 omega = self.p(f"{net}kernel_net.{index}.omega_0")
                 z = torch.sin(omega * conv(z, self.p(f"{net}kernel_net.{index}.weight"),
                                            self.p(f"{net}kernel_net.{index}.bias")))
-            out = conv(z, self.p(f"{net}kernel_net.{indices[-1]}.weight"), self.p(f"{net}kernel_net.{indices[-1]}.bias"))
+            last = f"{net}kernel_net.{indices[-1]}."
+            out = conv(z, self.p(last + "weight"), self.p(last + "bias"))
         else:  # MFN: z_0 = g_0(x), z_l = g_l(x) * A_l(z_{l-1}), out = A_out(z_L)
             def filt(j):
                 sine = torch.sin(conv(grid, self.p(f"{net}filters.{j}.linear.weight"),
@@ -203,7 +207,7 @@ class Reference:
         kernel = out.reshape(c_out, c_in, *sizes) * float(self.flags.get("kernel.sampling_rate_norm", 1.0))
         if prefix + "mask_params" in self.state:
             params = self.p(prefix + "mask_params")
-            mask = torch.ones(sizes, dtype=torch.float64)
+            mask = torch.ones(sizes, dtype=self.dtype)
             for axis, coords in enumerate(vectors):
                 shape = [1] * self.data_dim
                 shape[axis] = -1
@@ -220,7 +224,7 @@ class Reference:
 
     # networks
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.double()
+        x = x.to(self.dtype)
         if "finallyr.weight" in self.state:
             return self.tcn(x)
         if "linear.weight" in self.state:
@@ -262,7 +266,8 @@ class Reference:
             for i in sorted({int(k.split(".")[1]) for k in self.state if k.startswith(f"layer{stage}.")}):
                 prefix = f"layer{stage}.{i}."
                 stride = 2 if stage > 1 and i == 0 else 1
-                y = F.relu(self.batch_norm(prefix + "bn1.", self.same_conv(h, self.p(prefix + "conv1.weight"), stride=stride)))
+                y = self.same_conv(h, self.p(prefix + "conv1.weight"), stride=stride)
+                y = F.relu(self.batch_norm(prefix + "bn1.", y))
                 y = self.batch_norm(prefix + "bn2.", self.same_conv(y, self.p(prefix + "conv2.weight")))
                 shortcut = h
                 if stride != 1 or h.shape[1] != y.shape[1]:  # option A: subsample, pad channels with zeros
@@ -272,13 +277,14 @@ class Reference:
         return F.linear(h.mean(dim=(2, 3)), self.p("linear.weight"), self.p("linear.bias"))
 
 
-def calibrated(layout: dict, state: dict, batch: int = 4, seed: int = 1) -> dict:
+def calibrated(layout: dict, state: dict, batch: int = 2, seed: int = 1, input_shape=None) -> dict:
     """``state`` with BatchNorm running statistics taken from a batch of random inputs (as a trained network's
     would be: activations stay of order one through every block, so the logits depend on every layer)."""
-    reference = Reference(layout, dict(state))
+    reference = Reference(layout, dict(state), dtype=torch.float32)
     reference.calibrate = True
+    shape = input_shape or layout["input_shape"]
     with torch.no_grad():
-        reference(torch.randn(batch, *layout["input_shape"], generator=torch.Generator().manual_seed(seed)))
+        reference(torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed)))
     return reference.state
 
 
