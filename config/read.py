@@ -10,6 +10,7 @@ once, into plain typed values.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
@@ -18,17 +19,18 @@ from omegaconf import DictConfig, OmegaConf
 from ckconv.nn.functional import parse_use_fft
 from datasets import DataSpec
 from engine.specs import (AntiAliasingSpec, CrossResSpec, LoopSpec, LossSpec, OptimSpec, ProfileSpec, RunSpec,
-                          RuntimeSpec, WandbSpec)
+                          RuntimeSpec, WandbFileSpec, WandbSpec)
 from models import ConvSpec, KernelSpec, MaskSpec, ModelSpec, NetSpec
 
 from . import choices as C
 from .errors import ConfigError
-from .schema import with_defaults
+from .schema import schema_keys, with_defaults
 from .validation import config_warnings, validate_config
 
 # Keys that describe how to run, not what was trained: taken from the current command, never from a
 # stored checkpoint config (a checkpoint made on a GPU must evaluate on a laptop).
 RUNTIME_KEYS = ("device", "train.do", "train.resume", "pretrained", "pretrained_params", "pretrained_strict",
+                "pretrained_wandb", "pretrained_wandb_params",
                 "wandb", "debug", "dataset_params.root", "dataset_params.num_workers", "dataset_params.in_ram",
                 "dataset_params.from_cache", "comment",
                 "cross_res.eval_resolutions")
@@ -66,8 +68,14 @@ class SpecReader:
 def merge_stored(stored: Mapping[str, Any], current: DictConfig, explicit: Sequence[str]) -> DictConfig:
     """The stored config (keys it lacks keep the command's values), with the keys set explicitly on this command
     line and the runtime keys taken from the current config."""
+    base = copy.deepcopy(current)
+    for info in schema_keys():  # free-form mappings (paper.published) take whatever entries the stored config has
+        node = OmegaConf.select(base, info.path) if info.kind == "dict" else None
+        if isinstance(node, DictConfig):
+            OmegaConf.set_struct(node, False)
     try:
-        cfg = OmegaConf.merge(current, stored)
+        cfg = OmegaConf.merge(base, stored)
+
     except Exception as error:  # omegaconf's errors name the key
         raise ConfigError(f"the checkpoint's stored config does not fit this version's schema: "
                           f"{str(error).splitlines()[0]}") from None
@@ -167,7 +175,11 @@ def run_spec(cfg: DictConfig) -> RunSpec:
                             mixed_precision=train.mixed_precision, compile=C.parse_compile(train.compile),
                             channels_last=train.channels_last, resume=C.parse_resume(train.resume),
                             pretrained=cfg.pretrained_params.filepath if cfg.pretrained else None,
+                            pretrained_wandb=WandbFileSpec(run_path=cfg.pretrained_wandb_params.run_path,
+                                                           filename=cfg.pretrained_wandb_params.filename)
+                            if cfg.pretrained_wandb else None,
                             pretrained_strict=cfg.pretrained_strict,
+
                             summary_depth=cfg.summary_depth if len(cfg.summary) > 1 else None,
                             wandb=WandbSpec(project=cfg.wandb.project, entity=cfg.wandb.entity or None,
                                             dir=cfg.wandb.dir, mode=cfg.wandb.mode, debug=cfg.debug)),

@@ -299,10 +299,10 @@ class PretrainedParamsConfig:
 
 @dataclass
 class PretrainedWandbParamsConfig:
-    """Rejected (see pretrained_wandb)."""
+    """The W&B run file that pretrained_wandb=True loads."""
 
-    filename: str = key("", "see pretrained_wandb", status=UNUSED)
-    run_path: str = key("", "see pretrained_wandb", status=UNUSED)
+    filename: str = key("", "file of the run, e.g. final_model.pt (the original's) or checkpoints/best.pt (ours)")
+    run_path: str = key("", "the run: entity/project/run id")
 
 
 @dataclass
@@ -381,9 +381,9 @@ class Config:
     debug: bool = key(False, "W&B offline (original meaning)")
     pretrained: bool = key(False, "load model weights from pretrained_params.filepath before training / evaluation")
     pretrained_params: PretrainedParamsConfig = section(PretrainedParamsConfig)
-    pretrained_wandb: bool = key(False, "loading through wandb.restore is not supported (it needs network access); "
-                                 "download the file and use pretrained=True pretrained_params.filepath=<file>",
-                                 status=REJECTED)
+    pretrained_wandb: bool = key(False, "load model weights from a file of a W&B run (pretrained_wandb_params), "
+                                 "downloaded through W&B's public API into <run dir>/pretrained_wandb/ (needs "
+                                 "network access and W&B credentials); either format, as pretrained")
     pretrained_wandb_params: PretrainedWandbParamsConfig = section(PretrainedWandbParamsConfig)
     pretrained_strict: bool = key(True, "strict state-dict loading")
     seed: int = key(0, "random seed; -1 = draw one (the drawn value is logged)")

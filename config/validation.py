@@ -247,12 +247,30 @@ def _check_train(cfg: DictConfig, err: Problems) -> None:
     err.at_least("train.plot_every", train.plot_every, 0, or_minus_one=True)
 
 
+def _check_pretrained_wandb(cfg: DictConfig, err: Problems) -> None:
+    if not cfg.pretrained_wandb:
+        return
+    params = cfg.pretrained_wandb_params
+    if cfg.pretrained:
+        err.add("pretrained_wandb", True, "weights come from one place: pretrained=True (a local file) or "
+                "pretrained_wandb=True (a W&B run's file), not both")
+    parts = str(params.run_path or "").split("/")
+    if len(parts) != 3 or not all(part.strip() for part in parts):
+        err.add("pretrained_wandb_params.run_path", params.run_path, "pretrained_wandb=True needs the W&B run as "
+                "entity/project/run_id (e.g. my-team/ckconv_vision/1a2b3c4d)")
+    if not params.filename:
+        err.add("pretrained_wandb_params.filename", params.filename, "pretrained_wandb=True needs the file of the run "
+                "to load (e.g. final_model.pt or checkpoints/best.pt)")
+
+
 def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:
     evaluates = "pretrained=True pretrained_params.filepath=PATH"
-    if entry == "run_experiment" and not cfg.train.do and not (cfg.pretrained and cfg.pretrained_params.filepath):
-        err.add("train.do", False, f"evaluating a checkpoint needs {evaluates} (e.g. outputs/<run>/checkpoints/best.pt)")
+    has_weights = bool(cfg.pretrained and cfg.pretrained_params.filepath) or bool(cfg.pretrained_wandb)
+    if entry == "run_experiment" and not cfg.train.do and not has_weights:
+        err.add("train.do", False, f"evaluating a checkpoint needs {evaluates} "
+                f"(e.g. outputs/<run>/checkpoints/best.pt) or pretrained_wandb=True")
     if entry == "run_crossres" and len(cfg.cross_res.eval_resolutions) > 0:
-        if not (cfg.pretrained and cfg.pretrained_params.filepath):
+        if not has_weights:
             err.add("cross_res.eval_resolutions", _plain(cfg.cross_res.eval_resolutions),
                     f"evaluating a checkpoint at these resolutions needs {evaluates} "
                     f"(e.g. <run>/finetune/checkpoints/best.pt)")
@@ -340,6 +358,7 @@ def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
 
     if cfg.pretrained and not cfg.pretrained_params.filepath:
         err.add("pretrained_params.filepath", "", "pretrained=True needs the path of a checkpoint file")
+    _check_pretrained_wandb(cfg, err)
     _check_entry(cfg, err, entry)
     err.raise_if_any()
 

@@ -6,6 +6,7 @@ combination the layers reject fails with one message before anything is touched.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -14,9 +15,10 @@ from ckconv.nn.grids import parse_horizon, resolve_horizon
 from datasets import DataBundle, DatasetMeta, build_data
 from models import build_model
 
-from .checkpoint import CheckpointError, CrossResState, load_checkpoint, state_dict_mismatch
+from .checkpoint import CheckpointError, CrossResState, fetch_wandb_file, load_checkpoint, state_dict_mismatch
 from .errors import ConfigError
 from .optim import build_optimizer, build_schedule, describe_optimizer
+from .original import ORIGINAL_FORMAT, map_original
 from .preemption import StopRequest
 from .runtime import Dist
 from .specs import RunSpec
@@ -74,10 +76,52 @@ def load_weights(model: torch.nn.Module, state_dict: dict, strict: bool, source:
         print(f"loaded {source} non-strictly: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
 
 
-def load_pretrained(model: torch.nn.Module, spec: RunSpec) -> None:
-    """``pretrained=True``: the weights of ``pretrained_params.filepath`` into ``model``."""
-    path = spec.runtime.pretrained
-    load_weights(model, load_checkpoint(path)["model"], spec.runtime.pretrained_strict, path)
+def pretrained_file(spec: RunSpec, run_dir: Path | None = None) -> str | None:
+    """The checkpoint the run's weights come from: ``pretrained_params.filepath`` (``pretrained=True``), or the
+    W&B run's file of ``pretrained_wandb=True`` downloaded into ``<run_dir>/pretrained_wandb/`` (a failed download
+    is one :class:`CheckpointError` saying how to get the file by hand); None when the run loads none."""
+    runtime = spec.runtime
+    if runtime.pretrained is not None:
+        return runtime.pretrained
+    if runtime.pretrained_wandb is not None:
+        wanted = runtime.pretrained_wandb
+        return str(fetch_wandb_file(wanted.run_path, wanted.filename, Path(run_dir if run_dir is not None else ".")))
+    return None
+
+
+def with_pretrained_file(spec: RunSpec, path: str) -> RunSpec:
+    """``spec`` loading its weights from the local file ``path`` (e.g. a W&B run's file once downloaded)."""
+    return dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, pretrained=path, pretrained_wandb=None))
+
+
+def checkpoint_weights(model: torch.nn.Module, checkpoint: dict, strict: bool, source: str) -> dict:
+    """The state dict for ``model`` that ``checkpoint`` holds: its ``model`` entry (this project's formats), or
+    an original FlexConv checkpoint's weights mapped onto ``model`` by :mod:`engine.original` - where they do not
+    fit (with ``strict``: every tensor used, every parameter filled), one :class:`CheckpointError` lists what
+    and why. Conventions that change numbers (a kernel grid other than the file's) are printed."""
+    if checkpoint.get("format") != ORIGINAL_FORMAT:
+        return checkpoint["model"]
+    mapped = map_original(checkpoint["model"], model)
+    problems = mapped.problems(strict)
+    if problems:
+        raise CheckpointError(f"the weights in {source} (a checkpoint of the original FlexConv code) do not fit the "
+                              f"model built from the config: {problems}. Use the model keys the checkpoint was "
+                              f"trained with (the original command that trained it works as it is)"
+                              + ("; pretrained_strict=False loads what fits" if strict else ""))
+    for note in mapped.notes:
+        print(f"note: {source}: {note}")
+    if not strict and mapped.unused:
+        print(f"loaded {source} non-strictly: {len(mapped.unused)} entries of the file fit nowhere in the model: "
+              f"{', '.join(mapped.unused)}")
+    return mapped.state
+
+
+def load_pretrained(model: torch.nn.Module, spec: RunSpec, run_dir: Path | None = None) -> None:
+    """``pretrained=True`` / ``pretrained_wandb=True``: the weights of that checkpoint (this project's or the
+    original code's) into ``model``."""
+    path = pretrained_file(spec, run_dir)
+    strict = spec.runtime.pretrained_strict
+    load_weights(model, checkpoint_weights(model, load_checkpoint(path, original=True), strict, path), strict, path)
 
 
 def describe_model(model: torch.nn.Module, depth: int) -> str:

@@ -59,7 +59,7 @@ from ckconv import CKConv, SRFConv
 from models import count_parameters
 from models.layers import CK_NET_TYPES, CONTINUOUS_CONV_TYPES
 
-from .build import build_run_data, build_trainer, input_meta, load_pretrained
+from .build import build_run_data, build_trainer, input_meta, load_pretrained, pretrained_file, with_pretrained_file
 from .checkpoint import CheckpointError, CrossResState, load_checkpoint, save_checkpoint
 from .lifecycle import Run, SpecSource, finish_training, finished_summary, start_run, stop_after_signal
 from .logger import PhaseLogger, RunLogger
@@ -266,6 +266,9 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
     elif resumed_dir is not None:
         print(f"train.resume: no checkpoint in {resumed_dir} yet, starting a new run")
     spec = run.seed(spec)  # a resumed run's stored config holds the seed it drew
+    if latest_checkpoint is None and spec.runtime.pretrained_wandb is not None:
+        # Downloaded before anything is written, so a failed download leaves the run directory as it was.
+        spec = with_pretrained_file(spec, pretrained_file(spec, run.run_dir))
     source_res, target_res = spec.cross_res.source_res, spec.cross_res.target_res
     data_state = (latest_checkpoint.get("data_state") or None) if latest_checkpoint else None
     logger = run.logger(spec, resume_id=latest_checkpoint.get("wandb_id") if latest_checkpoint else None)
@@ -292,8 +295,8 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
         print(f"source phase already done ({source_result['epochs_completed']} epochs, test accuracy "
               f"{source_result['accuracy']:.4f}); not retraining it")
     else:
-        if progress.source_last is None and spec.runtime.pretrained:
-            load_pretrained(model, spec)
+        if progress.source_last is None and spec.runtime.loads_pretrained:
+            load_pretrained(model, spec, run.run_dir)
         source_checkpoint = load_checkpoint(progress.source_last) if progress.source_last else None
         source_data = build_run_data(source_spec, run.device, run.dist, state=data_state)
         logger.update_summary(status="running", phase="source")

@@ -1,5 +1,6 @@
 """One run of ``run_experiment.py``: train (or resume) and test, or evaluate a checkpoint
-(``train.do=False pretrained=True pretrained_params.filepath=PATH``).
+(``train.do=False pretrained=True pretrained_params.filepath=PATH``, or ``pretrained_wandb=True``; this project's
+checkpoints or the original code's).
 
 The run directory gets ``metrics.jsonl``, ``summary.json`` and ``checkpoints/{last,best}.pt``.
 """
@@ -10,11 +11,12 @@ from pathlib import Path
 
 from models import count_parameters
 
-from .build import build_run_data, build_trainer, input_meta, load_pretrained, load_weights
+from .build import (build_run_data, build_trainer, checkpoint_weights, input_meta, load_pretrained, load_weights,
+                    pretrained_file)
 from .checkpoint import load_checkpoint
 from .lifecycle import Run, SpecSource, finish_training, finished_summary, resume_path, start_run, stop_after_signal
 from .runtime import broadcast_from_main
-from .stored import checkpoint_spec
+from .stored import checkpoint_data_state, checkpoint_spec
 from .trainer import NonFiniteLossError, evaluate_with, layer_statistics, result_fields
 
 
@@ -55,8 +57,8 @@ def train(source: SpecSource, run: Run) -> dict:
     meta = input_meta(spec)
     model = run.model(spec, meta)
     no_params = count_parameters(model)
-    if spec.runtime.pretrained and checkpoint is None:
-        load_pretrained(model, spec)
+    if spec.runtime.loads_pretrained and checkpoint is None:
+        load_pretrained(model, spec, run_dir)
     data = build_run_data(spec, run.device, run.dist, state=checkpoint["data_state"] if checkpoint else None)
 
     logger = run.logger(spec, run_dir, resume_id=checkpoint.get("wandb_id") if checkpoint else None)
@@ -88,14 +90,16 @@ def train(source: SpecSource, run: Run) -> dict:
 
 
 def evaluate_checkpoint(source: SpecSource, run: Run) -> dict:
-    """``train.do=False``: rebuild the model from the checkpoint's model spec, load strictly, test."""
-    path = source.spec.runtime.pretrained
-    checkpoint = load_checkpoint(path)
+    """``train.do=False``: rebuild the model from the checkpoint's model spec (an original checkpoint: from this
+    command's config), load strictly, test."""
+    path = pretrained_file(source.spec, run.run_dir)
+    checkpoint = load_checkpoint(path, original=True)
     spec = run.seed(checkpoint_spec(source, checkpoint))
     meta = input_meta(spec)
     model = run.model(spec, meta)
-    load_weights(model, checkpoint["model"], spec.runtime.pretrained_strict, path)
-    data = build_run_data(spec, run.device, run.dist, state=checkpoint.get("data_state") or None)
+    strict = spec.runtime.pretrained_strict
+    load_weights(model, checkpoint_weights(model, checkpoint, strict, path), strict, path)
+    data = build_run_data(spec, run.device, run.dist, state=checkpoint_data_state(spec, checkpoint))
     test = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
     logger = run.logger(spec)
     summary = {**result_fields(test), "no_params": count_parameters(model), "checkpoint": str(path),

@@ -187,7 +187,9 @@ def finish_training(trainer: Trainer, raw_model, data, device: torch.device, log
     logger.update_summary(**final)
     if trainer.is_main:
         best_test = trainer.best.best_test_accuracy  # protocol=paper only
-        print(f"best epoch {trainer.best.epoch}: val acc {trainer.best.val_accuracy:.4f}, "
+        # No validation value when no epoch ran here (a converted checkpoint of the original code, resumed).
+        val = "-" if trainer.best.val_accuracy in (None, -1.0) else f"{trainer.best.val_accuracy:.4f}"
+        print(f"best epoch {trainer.best.epoch}: val acc {val}, "
               f"test acc {test['accuracy']:.4f}"
               + (f" (best test acc over epochs {best_test:.4f})" if best_test is not None else ""))
     return final

@@ -89,8 +89,8 @@ def dataset_batches(spec: RunSpec, device, count: int) -> list[tuple[torch.Tenso
 # --- model -----------------------------------------------------------------------------------------------
 def build_profiled_model(spec: RunSpec, run: Run, meta: DatasetMeta, first_batch: torch.Tensor) -> torch.nn.Module:
     model = run.model(spec, meta, what="profiling")
-    if spec.runtime.pretrained:
-        load_pretrained(model, spec)
+    if spec.runtime.loads_pretrained:
+        load_pretrained(model, spec, run.run_dir)
     # One forward resolves "same"/"full" horizons (the grid is only known from an input).
     model.eval()
     with torch.no_grad():

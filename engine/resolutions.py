@@ -2,7 +2,9 @@
 pretrained=True pretrained_params.filepath=PATH``), without training.
 
 The model is rebuilt from the checkpoint (its model spec, at the resolution it was trained at: the phase's for a
-``run_crossres.py`` checkpoint, else its config's ``cross_res.resize`` or the dataset's native size) and moved
+``run_crossres.py`` checkpoint, else its config's ``cross_res.resize`` or the dataset's native size; for a
+checkpoint of the original code, from this command's config at the phase its kernel grid shows,
+``engine.stored.original_spec``) and moved
 to each resolution with :func:`engine.crossres.move_to_resolution`. Writes ``summary.json``
 (``accuracy_by_resolution``), ``accuracy_by_resolution.csv`` and ``accuracy_vs_resolution.png`` into the run
 directory and prints a table.
@@ -15,30 +17,32 @@ from datasets import dataset_meta
 from datasets.paths import atomic_write
 from models import count_parameters
 
-from .build import build_run_data, input_meta, load_weights
+from .build import build_run_data, checkpoint_weights, input_meta, load_weights, pretrained_file
 from .checkpoint import load_checkpoint
 from .crossres import move_to_resolution, with_resolution
 from .lifecycle import Run, SpecSource
 from .runtime import Dist
-from .stored import checkpoint_spec
+from .stored import checkpoint_data_state, checkpoint_spec
 from .trainer import evaluate_with, layer_statistics
 
 
 def evaluate_at_resolutions(source: SpecSource, run: Run) -> dict:
     """Test one trained checkpoint at every resolution of ``cross_res.eval_resolutions`` (from this command)."""
-    path = source.spec.runtime.pretrained
+    path = pretrained_file(source.spec, run.run_dir)
     resolutions = list(source.spec.cross_res.eval_resolutions)
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, original=True)
     spec = run.seed(checkpoint_spec(source, checkpoint))
     trained = spec.data.resolution or dataset_meta(spec.data.name).length
     model = run.model(spec, input_meta(spec))
+    strict = spec.runtime.pretrained_strict
+    weights = checkpoint_weights(model, checkpoint, strict, path)  # an original checkpoint is mapped once
     print(f"evaluating {path} (trained at {trained}x{trained}) at resolutions {resolutions}")
     rows = []
     for resolution in resolutions:
-        load_weights(model, checkpoint["model"], spec.runtime.pretrained_strict, path)  # back to the trained grid
+        load_weights(model, weights, strict, path)  # back to the trained grid
         grids = move_to_resolution(model, trained, resolution)
         at_resolution = with_resolution(spec, resolution)
-        data = build_run_data(at_resolution, run.device, Dist(), state=checkpoint.get("data_state") or None)
+        data = build_run_data(at_resolution, run.device, Dist(), state=checkpoint_data_state(spec, checkpoint))
         test = evaluate_with(at_resolution, model, data.test_loader, run.device, progress=True,
                              desc=f"test @{resolution}")
         grid_sizes = sorted(set(grids.values()))

@@ -90,6 +90,14 @@ class WandbSpec:
 
 
 @dataclass(frozen=True)
+class WandbFileSpec:
+    """``pretrained_wandb=True``: a file of a W&B run, downloaded into the run directory before it is loaded."""
+
+    run_path: str                        # entity/project/run id
+    filename: str                        # e.g. final_model.pt (an original checkpoint) or checkpoints/best.pt
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
     """How to run: taken from the current command even when a checkpoint's config is read."""
 
@@ -101,9 +109,15 @@ class RuntimeSpec:
     channels_last: bool = False
     resume: Union[bool, str] = False     # False | True | "auto" | a path
     pretrained: Optional[str] = None     # checkpoint whose weights to load first
+    pretrained_wandb: Optional[WandbFileSpec] = None  # ... or a W&B run's file (engine.build.pretrained_file)
     pretrained_strict: bool = True
     summary_depth: Optional[int] = None  # print a per-module parameter table this deep
     wandb: WandbSpec = field(default_factory=WandbSpec)
+
+    @property
+    def loads_pretrained(self) -> bool:
+        """Weights come from a checkpoint file (``pretrained``) or a W&B run's file (``pretrained_wandb``)."""
+        return self.pretrained is not None or self.pretrained_wandb is not None
 
 
 @dataclass(frozen=True)

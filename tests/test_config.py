@@ -530,7 +530,8 @@ def test_clean_protocol_needs_a_validation_fraction():
 
 def test_unsupported_legacy_switches_are_rejected():
     assert "pretrained_params.filepath" in validation_message(["pretrained=True"])
-    assert "wandb.restore" in validation_message(["pretrained_wandb=True"])
+    message = validation_message(["pretrained_wandb=True"])  # supported now: it needs the run and the file
+    assert "pretrained_wandb_params.run_path" in message and "pretrained_wandb_params.filename" in message
     assert "testcase" in validation_message(["testcase.save=True"])
 
 
