@@ -276,6 +276,10 @@ def test_eval_cache_reuses_and_invalidates(layer_cls):
     with torch.no_grad():
         layer(x)
     assert layer.last_kernel is not k5
+    # a dtype change (module.double()) invalidates
+    layer.double()
+    with torch.no_grad():
+        assert layer(x.double()).dtype == torch.float64 and layer.last_kernel.dtype == torch.float64
 
 
 def test_no_cache_in_training_mode():

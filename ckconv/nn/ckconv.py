@@ -181,9 +181,10 @@ class CKConv(nn.Module):
     # --- evaluation-time kernel cache ---------------------------------------------------------------
     def _cache_key(self, x: torch.Tensor) -> tuple:
         # Tensor version counters change on every in-place update (optimizer steps, load_state_dict's
-        # copy_), so any parameter or buffer change invalidates the cached kernel.
-        state = tuple((id(t), t._version) for t in self.parameters()) + tuple(
-            (id(t), t._version) for t in self.buffers()
+        # copy_), so any parameter or buffer change invalidates the cached kernel; ``module.double()`` swaps
+        # the tensors' data without touching the counters, hence the dtypes.
+        state = tuple((id(t), t._version, t.dtype) for t in self.parameters()) + tuple(
+            (id(t), t._version, t.dtype) for t in self.buffers()
         )
         return (self.grid_size, self.sampling_rate_norm, x.device, torch.is_autocast_enabled(), state)
 
