@@ -25,7 +25,7 @@ from models import ConvSpec, KernelSpec, MaskSpec, ModelSpec, NetSpec
 from . import choices as C
 from .errors import ConfigError
 from .schema import schema_keys, with_defaults
-from .validation import config_warnings, validate_config
+from .validation import config_warnings, evaluates_checkpoint, sequence_options, validate_config
 
 # Keys that describe how to run, not what was trained: taken from the current command, never from a
 # stored checkpoint config (a checkpoint made on a GPU must evaluate on a laptop).
@@ -33,7 +33,7 @@ RUNTIME_KEYS = ("device", "train.do", "train.resume", "pretrained", "pretrained_
                 "pretrained_wandb", "pretrained_wandb_params",
                 "wandb", "debug", "dataset_params.root", "dataset_params.num_workers", "dataset_params.in_ram",
                 "dataset_params.from_cache", "comment",
-                "cross_res.eval_resolutions")
+                "cross_res.eval_resolutions", "test.sampling_rates")
 
 
 class SpecReader:
@@ -44,7 +44,8 @@ class SpecReader:
         self.entry, self.explicit = entry, tuple(explicit)
         self._cfg = cfg
         self._notes: set[str] = set()
-        self.spec = self._read(cfg)
+        # A checkpoint evaluation's data options are checked against the checkpoint's dataset (in with_stored).
+        self.spec = self._read(cfg, checkpoint_follows=evaluates_checkpoint(cfg, entry))
 
     def with_stored(self, config: Mapping[str, Any], model_spec: Optional[Mapping[str, Any]] = None) -> RunSpec:
         """The spec of a checkpoint: its stored config, with the keys this command sets explicitly and the runtime
@@ -56,8 +57,8 @@ class SpecReader:
         return dataclasses.replace(spec, model=with_explicit(ModelSpec.from_dict(model_spec), spec.model,
                                                              self.explicit))
 
-    def _read(self, cfg: DictConfig) -> RunSpec:
-        validate_config(cfg, entry=self.entry)
+    def _read(self, cfg: DictConfig, checkpoint_follows: bool = False) -> RunSpec:
+        validate_config(cfg, entry=self.entry, checkpoint_follows=checkpoint_follows)
         for note in config_warnings(cfg, self.entry):
             if note not in self._notes:
                 print(f"note: {note}")
@@ -75,7 +76,6 @@ def merge_stored(stored: Mapping[str, Any], current: DictConfig, explicit: Seque
             OmegaConf.set_struct(node, False)
     try:
         cfg = OmegaConf.merge(base, stored)
-
     except Exception as error:  # omegaconf's errors name the key
         raise ConfigError(f"the checkpoint's stored config does not fit this version's schema: "
                           f"{str(error).splitlines()[0]}") from None
@@ -140,7 +140,8 @@ def data_spec(cfg: Any) -> DataSpec:
                     val_fraction=params.val_fraction, seed=cfg.seed, num_workers=None if workers < 0 else workers,
                     permuted=params.permuted, noise_padded=params.noise_padded,
                     resolution=C.parse_resize(cfg.cross_res.resize), interpolation=cfg.cross_res.interpolation,
-                    synthetic=params.synthetic, in_ram=params.in_ram, from_cache=params.from_cache)
+                    synthetic=params.synthetic, in_ram=params.in_ram, from_cache=params.from_cache,
+                    **sequence_options(cfg))
 
 
 def _milestones(value: Any) -> tuple[int, ...]:
@@ -170,7 +171,8 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         loop=LoopSpec(train=train.do, epochs=train.epochs, early_stop_patience=train.early_stop_patience,
                       limit_train_batches=train.limit_train_batches, limit_eval_batches=train.limit_eval_batches,
                       report_top5=train.report_top5_acc, log_every=train.log_every, plot_every=train.plot_every,
-                      dropout_in=cfg.net.dropout_in, test_before_train=cfg.test.before_train),
+                      dropout_in=cfg.net.dropout_in, test_before_train=cfg.test.before_train,
+                      test_sampling_rates=tuple(_plain(cfg.test.sampling_rates))),
         runtime=RuntimeSpec(device=cfg.device, seed=cfg.seed, deterministic=cfg.deterministic,
                             mixed_precision=train.mixed_precision, compile=C.parse_compile(train.compile),
                             channels_last=train.channels_last, resume=C.parse_resume(train.resume),
@@ -179,7 +181,6 @@ def run_spec(cfg: DictConfig) -> RunSpec:
                                                            filename=cfg.pretrained_wandb_params.filename)
                             if cfg.pretrained_wandb else None,
                             pretrained_strict=cfg.pretrained_strict,
-
                             summary_depth=cfg.summary_depth if len(cfg.summary) > 1 else None,
                             wandb=WandbSpec(project=cfg.wandb.project, entity=cfg.wandb.entity or None,
                                             dir=cfg.wandb.dir, mode=cfg.wandb.mode, debug=cfg.debug)),

@@ -172,11 +172,17 @@ class DatasetParamsConfig:
     permuted: bool = key(False, "sMNIST -> pMNIST (one fixed permutation drawn from `seed`, stored in the checkpoint)")
     noise_padded: bool = key(False, "sCIFAR10 -> noise-padded CIFAR-10 (npCIFAR10; noise fixed by `seed`, stored in "
                              "the checkpoint)")
-    memory_size: int = key(-1, "copy-memory task; not included", status=UNUSED)
-    mfcc: bool = key(False, "SpeechCommands MFCC features; not included", status=UNUSED)
-    drop_rate: float = key(0.0, "irregular sampling of SpeechCommands / CharTrajectories; not "
-                           "included", status=UNUSED)
-    seq_length: int = key(-1, "toy-task sequence length; not included", status=UNUSED)
+    memory_size: int = key(-1, "CopyMemory: number of symbols to remember; -1 = 10")
+    mfcc: bool = key(False, "SpeechCommands: 20 MFCCs per 6.25 ms frame ([20, 161]) instead of the raw waveform "
+                     "([1, 16000]); see datasets/audio.py")
+    drop_rate: float = key(0.0, "SpeechCommands / CharTrajectories: percent of the time steps dropped from every "
+                           "sample (the CKConv recipes: 30, 50, 70), fixed by `seed`; adds a mask channel (1 = kept)")
+    seq_length: int = key(-1, "AddProblem: sequence length; CopyMemory: blank steps between the symbols and the "
+                          "recall marker; -1 = 100")
+    sr_train: int = key(1, "[new, from CKConv] SpeechCommands / CharTrajectories: train and validate on every k-th "
+                        "sample (sampling rate 1/k)")
+    sr_test: int = key(0, "[new, from CKConv] SpeechCommands / CharTrajectories: test on every k-th sample; 0 = "
+                       "sr_train. At another rate than sr_train the continuous kernels are resampled (no retraining)")
     num_workers: int = key(-1, "[new] DataLoader worker processes; -1 = auto (from the CPU count)")
     val_fraction: float = key(0.1, "[new] protocol=clean: fraction of the training set held out for validation")
     synthetic: bool = key(False, "[new] random tensors with the dataset's shape and classes instead of real data "
@@ -275,6 +281,10 @@ class TestConfig:
     """Testing."""
 
     before_train: bool = key(False, "evaluate on the test set before training")
+    sampling_rates: List[int] = key([], "[new] run_experiment.py train.do=False: evaluate one checkpoint "
+                                    "(pretrained_params.filepath) at each of these test sampling rates (sr_test "
+                                    "values: every k-th sample) and write a table and a plot; SpeechCommands / "
+                                    "CharTrajectories")
     patched: bool = key(False, "segmentation only", status=UNUSED)
 
 
@@ -346,8 +356,9 @@ class PublishedResult:
 class PaperConfig:
     """[new] What a paper preset reproduces (read by experiments/make_tables.py; no effect on a run)."""
 
-    table: str = key("", 'the table the preset is a row of: "1", "3", "4", "6", "7", "8", "9" (the paper\'s) or "dev" '
-                     '(tiny MNIST-1D runs, minutes on a CPU); "" = none (experiments/reproduce.py runs a table)')
+    table: str = key("", 'the table the preset is a row of: "1", "3", "4", "6", "7", "8", "9" (the paper\'s), "ck" (the '
+                     "CKConv line's sequence sets: Character Trajectories, Speech Commands) or \"dev\" (tiny MNIST-1D "
+                     'runs, minutes on a CPU); "" = none (experiments/reproduce.py runs a table)')
     row: str = key("", "row of that table")
     column: str = key("", "column (Table 1: the dataset)")
     published: Dict[str, PublishedResult] = key({}, "summary.json key -> published mean/std (percent)")
@@ -374,7 +385,10 @@ class Config:
     protocol: str = key("clean", "[new] clean: hold out dataset_params.val_fraction of the training set, select the "
                         "best epoch on it, report test accuracy at that epoch (the test set is evaluated only on "
                         "epochs that improve validation; best_test_accuracy is null); paper: train on the full "
-                        "training set, select on the test set and report the best test accuracy (as the paper did)",
+                        "training set, select on the test set and report the best test accuracy (as the paper did). "
+                        "SpeechCommands / CharTrajectories: paper = the CKConv line's 70/15/15 split of the pooled "
+                        "samples (select on its validation part, report test_accuracy), clean = the dataset's own "
+                        "train/test split; AddProblem / CopyMemory: clean draws a validation set",
                         allowed=C.protocols)
     device: str = key("auto", "[new value; orig: cuda] auto (CUDA if available, else CPU) | cpu | cuda | cuda:N; "
                       "cuda without CUDA is an error")

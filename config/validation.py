@@ -98,11 +98,31 @@ def _check_block_width_factors(cfg: DictConfig, err: Problems) -> None:
 
 DATASET_OPTION_KEYS = {"augment": "train.augment", "permuted": "dataset_params.permuted",
                        "noise_padded": "dataset_params.noise_padded", "resolution": "cross_res.resize",
-                       "interpolation": "cross_res.interpolation"}
+                       "interpolation": "cross_res.interpolation",
+                       **{name: f"dataset_params.{name}" for name in
+                          ("mfcc", "drop_rate", "sr_train", "sr_test", "seq_length", "memory_size")}}
 
 
-def _data_meta(cfg: DictConfig, err: Problems):
-    """The dataset's shape with these options (reads no files), or None when the options are invalid."""
+def sequence_options(cfg: Any) -> dict:
+    """``dataset_params.mfcc``, ``drop_rate``, ``sr_train``, ``sr_test``, ``seq_length``, ``memory_size`` of a
+    complete config, as the keyword arguments of ``DataSpec`` / ``DatasetSpec.check_options``."""
+    params = cfg.dataset_params
+    return dict(mfcc=params.mfcc, drop_rate=float(params.drop_rate), sr_train=params.sr_train, sr_test=params.sr_test,
+                seq_length=params.seq_length, memory_size=params.memory_size)
+
+
+def _dataset_error(error: ValueError, dataset: str) -> str:
+    """A dataset's message about one of its options, with the option named by its config key."""
+    message = str(error)
+    for option, config_key in DATASET_OPTION_KEYS.items():
+        if message.startswith(option + "="):
+            message = config_key + message[len(option):]
+    return f"{message} (dataset={dataset})"
+
+
+def _data_meta(cfg: DictConfig, err: Problems, *, sampling_rates: bool = True):
+    """The dataset's shape with these options (reads no files), or None when the options are invalid; with
+    ``sampling_rates``, ``test.sampling_rates`` is checked against the dataset too."""
     from datasets import get_dataset_spec, list_datasets
 
     if cfg.dataset not in list_datasets():
@@ -117,16 +137,30 @@ def _data_meta(cfg: DictConfig, err: Problems):
     try:
         options = spec.check_options(augment=cfg.train.augment if cfg.train.augment.lower() != "none" else "None",
                                      permuted=params.permuted, noise_padded=params.noise_padded,
-                                     resolution=resolution, interpolation=cfg.cross_res.interpolation)
+                                     resolution=resolution, interpolation=cfg.cross_res.interpolation,
+                                     **sequence_options(cfg))
     except ValueError as error:
         # The dataset names its options as its own arguments; say which config keys they are.
-        message = str(error)
-        for option, config_key in DATASET_OPTION_KEYS.items():
-            if message.startswith(option + "="):
-                message = config_key + message[len(option):]
-        err.items.append(f"{message} (dataset={cfg.dataset})")
+        err.items.append(_dataset_error(error, cfg.dataset))
         return None
+    if sampling_rates:
+        _check_test_sampling_rates(cfg, err, spec, options)
     return spec.meta(options)
+
+
+def _check_test_sampling_rates(cfg: DictConfig, err: Problems, spec, options) -> None:
+    """``test.sampling_rates``: rates the dataset can be tested at (its own rule for ``sr_test``)."""
+    from dataclasses import asdict
+
+    rates = _plain(cfg.test.sampling_rates)
+    if not rates or any(not _is_int(r) or r < 1 for r in rates):
+        return  # none, or reported by validate_config
+    kwargs = asdict(options)
+    try:
+        for rate in rates:
+            spec.check_options(**{**kwargs, "sr_test": rate})
+    except ValueError as error:
+        err.add("test.sampling_rates", rates, _dataset_error(error, cfg.dataset))
 
 
 def _check_conv(cfg: DictConfig, err: Problems, meta, entry: str) -> None:
@@ -269,6 +303,9 @@ def _check_entry(cfg: DictConfig, err: Problems, entry: str) -> None:
     if entry == "run_experiment" and not cfg.train.do and not has_weights:
         err.add("train.do", False, f"evaluating a checkpoint needs {evaluates} "
                 f"(e.g. outputs/<run>/checkpoints/best.pt) or pretrained_wandb=True")
+    if len(cfg.test.sampling_rates) > 0 and (entry != "run_experiment" or cfg.train.do or not has_weights):
+        err.add("test.sampling_rates", _plain(cfg.test.sampling_rates), "evaluates one checkpoint at these test "
+                f"sampling rates: run_experiment.py train.do=False {evaluates} (e.g. outputs/<run>/checkpoints/best.pt)")
     if entry == "run_crossres" and len(cfg.cross_res.eval_resolutions) > 0:
         if not has_weights:
             err.add("cross_res.eval_resolutions", _plain(cfg.cross_res.eval_resolutions),
@@ -319,13 +356,22 @@ def _check_resizable(cfg: DictConfig, err: Problems) -> None:
                 f"{', '.join(allowed)}")
 
 
-def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
+def evaluates_checkpoint(cfg: Any, entry: str) -> bool:
+    """``run_experiment.py train.do=False``: the data is the checkpoint's (its stored config, read next with this
+    command's keys on top), not the dataset of this command's own config."""
+    return entry == "run_experiment" and not as_config(cfg).train.do
+
+
+def validate_config(cfg: Any, *, entry: str = "run_experiment", checkpoint_follows: bool = False) -> None:
     """Check values the schema's types cannot check; raise :class:`ConfigError` listing them all.
 
     Args:
         cfg: the composed config (DictConfig, a schema instance or a plain dict with every key).
         entry: the entry point that runs it: ``"run_experiment"``, ``"run_crossres"`` (adds the
             ``cross_res.*`` source/target checks) or ``"run_profiler"``.
+        checkpoint_follows: ``cfg`` is a command that evaluates a checkpoint, whose stored config is validated
+            next: the dataset options (``dataset_params.sr_test=2``, ``test.sampling_rates``) are checked then,
+            against the checkpoint's dataset, not against this command's default one.
     """
     if entry not in C.ENTRIES:
         raise ValueError(f"entry={entry!r}: allowed values are {', '.join(C.ENTRIES)}")
@@ -343,7 +389,7 @@ def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
         err.at_least("net.no_hidden", net.no_hidden, 1)
         err.at_least("net.no_blocks", net.no_blocks, 1)
         _check_block_width_factors(cfg, err)
-    meta = _data_meta(cfg, err)
+    meta = _data_meta(cfg, Problems() if checkpoint_follows else err, sampling_rates=not checkpoint_follows)
     _check_conv(cfg, err, meta, entry)
     _check_kernel_and_mask(cfg, err)
     _check_train(cfg, err)
@@ -355,6 +401,9 @@ def validate_config(cfg: Any, *, entry: str = "run_experiment") -> None:
     resolutions = _plain(cfg.cross_res.eval_resolutions)
     if any(not _is_int(r) or r < 1 for r in resolutions):
         err.add("cross_res.eval_resolutions", resolutions, "resolutions must be ints >= 1")
+    rates = _plain(cfg.test.sampling_rates)
+    if any(not _is_int(r) or r < 1 for r in rates):
+        err.add("test.sampling_rates", rates, "must be ints >= 1 (sr_test values: every k-th sample)")
 
     if cfg.pretrained and not cfg.pretrained_params.filepath:
         err.add("pretrained_params.filepath", "", "pretrained=True needs the path of a checkpoint file")

@@ -22,6 +22,7 @@ from .original import ORIGINAL_FORMAT, map_original
 from .preemption import StopRequest
 from .runtime import Dist
 from .specs import RunSpec
+from .tasks import get_task
 from .trainer import Regularizers, Trainer
 
 # train.compile: False, or a torch.compile backend (True = inductor, the default backend).
@@ -51,7 +52,8 @@ def build_run_model(spec: RunSpec, meta: DatasetMeta, device: torch.device | Non
     is a :class:`ConfigError` naming the model and the reason."""
     model_spec = spec.model
     try:
-        model = build_model(model_spec, meta.data_dim, meta.in_channels, meta.num_classes)
+        model = build_model(model_spec, meta.data_dim, meta.in_channels, meta.num_classes,
+                            per_step=get_task(meta.task).per_step_outputs)
     except ValueError as error:
         raise ConfigError(f"net.type={model_spec.net.type} with conv.type={model_spec.conv.type} cannot be built "
                           f"for {meta.name} {tuple(meta.input_shape)}: {error}") from None

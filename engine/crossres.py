@@ -304,7 +304,7 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
         trainer, status, final = train_phase(run, spec, "source", model, source_data, logger,
                                              checkpoint=source_checkpoint, step_offset=0)
         source_result = {**phase_test(final), "status": status, "epochs_completed": trainer.epoch,
-                         "best_epoch": trainer.best.epoch, "best_test_accuracy": trainer.best.best_test_accuracy,
+                         "best_epoch": trainer.best.epoch, "best_test_accuracy": trainer.best.best_test_metric,
                          "elapsed_s": trainer.elapsed_s}
         _save_source_model(run, source_result)
         del source_data
@@ -343,13 +343,13 @@ def cross_resolution(source: SpecSource, run: Run) -> dict:
     total_epochs = source_epochs + trainer.epoch
     results = {"source_accuracy": source_result["accuracy"], "ootb_accuracy": ootb["accuracy"],
                "ootb_difference": difference, "final_accuracy": final["test_accuracy"],
-               "final_best_test_accuracy": trainer.best.best_test_accuracy, "no_params": no_params}
+               "final_best_test_accuracy": trainer.best.best_test_metric, "no_params": no_params}
     if "test_accuracy_top5" in final:
         results["final_accuracy_top5"] = final["test_accuracy_top5"]
     logger.log_step({"final_accuracy": results["final_accuracy"]}, step=total_epochs)
     # The generic run fields (as run_experiment.py writes them) describe the final, fine-tuned model.
-    logger.update_summary(**results, best_val_accuracy=trainer.best.val_accuracy, test_accuracy=final["test_accuracy"],
-                          best_test_accuracy=trainer.best.best_test_accuracy, epochs_completed=total_epochs,
+    logger.update_summary(**results, best_val_accuracy=trainer.best.val_metric, test_accuracy=final["test_accuracy"],
+                          best_test_accuracy=trainer.best.best_test_metric, epochs_completed=total_epochs,
                           kernel_sizes=final["kernel_sizes"], status=status, phase="done",
                           wall_time_s=float(source_result.get("elapsed_s", 0.0)) + trainer.elapsed_s,
                           process_time_s=time.time() - started)

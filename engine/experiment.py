@@ -15,8 +15,11 @@ from .build import (build_run_data, build_trainer, checkpoint_weights, input_met
                     pretrained_file)
 from .checkpoint import load_checkpoint
 from .lifecycle import Run, SpecSource, finish_training, finished_summary, resume_path, start_run, stop_after_signal
+from .resample import at_test_rate
 from .runtime import broadcast_from_main
+from .sampling_rates import evaluate_at_sampling_rates
 from .stored import checkpoint_data_state, checkpoint_spec
+from .tasks import get_task
 from .trainer import NonFiniteLossError, evaluate_with, layer_statistics, result_fields
 
 
@@ -28,6 +31,8 @@ def run(source: SpecSource, run_dir: Path) -> dict:
     """
     spec = source.spec
     with start_run(spec, run_dir, signals=spec.loop.train) as run_:
+        if not spec.loop.train and spec.loop.test_sampling_rates:
+            return evaluate_at_sampling_rates(source, run_)
         if not spec.loop.train:
             return evaluate_checkpoint(source, run_)
         return train(source, run_)
@@ -72,9 +77,11 @@ def train(source: SpecSource, run: Run) -> dict:
                           seed=spec.runtime.seed, net_type=spec.model.net.type, conv_type=spec.model.conv.type,
                           status="running", run_dir=str(run_dir))
     if spec.loop.test_before_train and checkpoint is None:
-        before = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
-        logger.update_summary(test_accuracy_before_train=before["accuracy"])
-        run.say(f"test accuracy before training: {before['accuracy']:.4f}")
+        metric = get_task(spec.data.task).metric
+        with at_test_rate(model, spec.data):
+            before = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
+        logger.update_summary(**{f"test_{metric}_before_train": before[metric]})
+        run.say(f"test {metric} before training: {before[metric]:.4f}")
     try:
         status = trainer.fit()
     except NonFiniteLossError as error:
@@ -100,12 +107,14 @@ def evaluate_checkpoint(source: SpecSource, run: Run) -> dict:
     strict = spec.runtime.pretrained_strict
     load_weights(model, checkpoint_weights(model, checkpoint, strict, path), strict, path)
     data = build_run_data(spec, run.device, run.dist, state=checkpoint_data_state(spec, checkpoint))
-    test = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
+    with at_test_rate(model, spec.data):  # dataset_params.sr_test: the kernels resampled for it
+        test = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
+    metric = get_task(spec.data.task).metric
     logger = run.logger(spec)
     summary = {**result_fields(test), "no_params": count_parameters(model), "checkpoint": str(path),
                "checkpoint_epoch": checkpoint.get("epoch"), "dataset": data.meta.name, "status": "evaluated",
                **layer_statistics(model)}
     logger.update_summary(**summary)
     run.close(spec, model, logger, data.meta,
-              f"test accuracy of {path}: {test['accuracy']:.4f} ({count_parameters(model):,} parameters)")
+              f"test {metric} of {path}: {test[metric]:.4f} ({count_parameters(model):,} parameters)")
     return summary

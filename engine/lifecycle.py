@@ -28,6 +28,7 @@ from .build import build_run_model, describe_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .logger import RunLogger, summary_line
 from .preemption import StopRequest, stop_on_signals
+from .resample import at_test_rate
 from .runtime import Dist, broadcast_from_main, draw_seed, init_distributed, resolve_device, seed_everything
 from .specs import RunSpec
 from .trainer import Trainer, draw_figures, evaluate_with, layer_statistics, report, result_fields
@@ -182,14 +183,16 @@ def finish_training(trainer: Trainer, raw_model, data, device: torch.device, log
     best_path = run_dir / "checkpoints" / "best.pt"
     if best_path.exists():
         raw_model.load_state_dict(load_checkpoint(best_path)["model"])
-    test = evaluate_with(trainer.spec, raw_model, data.test_loader, device, progress=trainer.is_main, desc="test")
+    with at_test_rate(raw_model, trainer.spec.data):  # sr_test: the kernels resampled for the test
+        test = evaluate_with(trainer.spec, raw_model, data.test_loader, device, progress=trainer.is_main, desc="test")
     final = {**result_fields(test), **layer_statistics(raw_model)}
     logger.update_summary(**final)
     if trainer.is_main:
-        best_test = trainer.best.best_test_accuracy  # protocol=paper only
+        best, label = trainer.best, trainer.task.label
+        best_test = best.best_test_metric  # protocol=paper only
         # No validation value when no epoch ran here (a converted checkpoint of the original code, resumed).
-        val = "-" if trainer.best.val_accuracy in (None, -1.0) else f"{trainer.best.val_accuracy:.4f}"
-        print(f"best epoch {trainer.best.epoch}: val acc {val}, "
-              f"test acc {test['accuracy']:.4f}"
-              + (f" (best test acc over epochs {best_test:.4f})" if best_test is not None else ""))
+        val = "-" if best.val_metric is None else f"{best.val_metric:.4f}"
+        print(f"best epoch {best.epoch}: val {label} {val}, "
+              f"test {label} {test[trainer.task.metric]:.4f}"
+              + (f" (best test {label} over epochs {best_test:.4f})" if best_test is not None else ""))
     return final

@@ -70,6 +70,7 @@ def resolve_wandb_mode(mode: str, debug: bool) -> str:
 
 # The numbers of summary.json that the run's last printed line repeats (those the run has).
 SUMMARY_LINE_KEYS = ("status", "epochs_completed", "test_accuracy", "best_val_accuracy", "best_test_accuracy",
+                     "test_mse", "best_val_mse", "best_test_mse",  # a regression (the adding problem)
                      "source_accuracy", "ootb_accuracy", "final_accuracy")
 
 

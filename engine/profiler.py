@@ -31,6 +31,7 @@ for the run, as no per-phase CPU allocator statistics exist.
 """
 from __future__ import annotations
 
+import dataclasses
 import platform
 import statistics
 import sys
@@ -41,7 +42,7 @@ from typing import Callable
 import torch
 
 from ckconv import CKConv, FlexConv
-from datasets import DatasetMeta
+from datasets import PER_STEP_CLASSIFICATION, REGRESSION, DatasetMeta
 from models import count_parameters, kernel_sizes
 
 from .build import build_regularizers, build_run_data, input_meta, load_pretrained
@@ -49,6 +50,7 @@ from .lifecycle import Run, SpecSource, start_run
 from .logger import write_json
 from .runtime import Dist
 from .specs import RunSpec
+from .tasks import get_task
 from .trainer import Regularizers, autocast_context, training_loss
 
 TABLE_ROWS = 30
@@ -64,14 +66,19 @@ def profiled_meta(spec: RunSpec) -> DatasetMeta:
     if size and meta.data_dim == 2:
         return input_meta(spec, resolution=size)
     if size:  # sequences: data_shape is the sequence length
-        return DatasetMeta(meta.name, 1, meta.in_channels, meta.num_classes, (meta.in_channels, size))
+        return dataclasses.replace(meta, input_shape=(meta.in_channels, size))
     return meta
 
 
 def synthetic_batch(meta: DatasetMeta, batch_size: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(batch_size, *meta.input_shape, generator=generator)
-    labels = torch.randint(0, meta.num_classes, (batch_size,), generator=generator)
+    if meta.task == REGRESSION:  # targets of the dataset's task (engine/tasks.py)
+        labels = torch.randn(batch_size, generator=generator)
+    elif meta.task == PER_STEP_CLASSIFICATION:
+        labels = torch.randint(0, meta.num_classes, (batch_size, meta.length), generator=generator)
+    else:
+        labels = torch.randint(0, meta.num_classes, (batch_size,), generator=generator)
     return inputs.to(device), labels.to(device)
 
 
@@ -133,6 +140,7 @@ class Steps:
         self.dropout_in = spec.loop.dropout_in
         self.mixed_precision = spec.runtime.mixed_precision
         self.regularizers = build_regularizers(spec, meta)
+        self.task = get_task(meta.task)
 
     def _batch(self, i: int):
         return self.batches[i % len(self.batches)]
@@ -150,7 +158,8 @@ class Steps:
         self.model.zero_grad(set_to_none=True)
         with torch.enable_grad():
             loss, _, _ = training_loss(self.model, self.model, inputs, labels, self.regularizers, self.device,
-                                       mixed_precision=self.mixed_precision, dropout_in=self.dropout_in)
+                                       mixed_precision=self.mixed_precision, dropout_in=self.dropout_in,
+                                       task=self.task)
             loss.backward()
 
     def eval_forward(self, i: int) -> None:
@@ -167,7 +176,7 @@ class Steps:
         self.model.zero_grad(set_to_none=True)
         with torch.enable_grad():
             loss, _, _ = training_loss(self.model, self.model, inputs, labels, Regularizers(), self.device,
-                                       mixed_precision=self.mixed_precision)
+                                       mixed_precision=self.mixed_precision, task=self.task)
             loss.backward()
 
 
@@ -285,8 +294,7 @@ def profile_model(spec: RunSpec, run: Run) -> dict:
     meta = profiled_meta(spec)
     if prof.data_mode == "dataset":
         batches = dataset_batches(spec, device, n + warmup)
-        meta = DatasetMeta(meta.name, meta.data_dim, meta.in_channels, meta.num_classes,
-                           tuple(batches[0][0].shape[1:]))
+        meta = dataclasses.replace(meta, input_shape=tuple(batches[0][0].shape[1:]))
         batch_size = int(batches[0][0].shape[0])
     else:
         batches = [synthetic_batch(meta, batch_size, spec.runtime.seed, device)]

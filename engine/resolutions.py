@@ -82,13 +82,30 @@ def format_resolution_table(rows: list[dict], trained: int) -> str:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    lines = ["resolution,accuracy,loss"] + [f"{r['resolution']},{r['accuracy']:.6f},{r['loss']:.6f}" for r in rows]
+    write_table_csv(path, rows, ("resolution", "accuracy", "loss"))
+
+
+def write_table_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    """``columns`` of ``rows`` as a CSV file (floats with 6 decimals), written atomically."""
+    def cell(value) -> str:
+        return f"{value:.6f}" if isinstance(value, float) else str(value)
+
+    lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
     with atomic_write(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")
 
 
 def plot_accuracy_vs_resolution(rows: list[dict], trained: int, path: Path, title: str = "") -> Path | None:
     """PNG of test accuracy against input resolution (None if matplotlib is missing)."""
+    return plot_metric_against(rows, "resolution", "accuracy", path, trained=trained,
+                               xlabel="input resolution (pixels per side)", ylabel="test accuracy (%)",
+                               percent=True, title=title)
+
+
+def plot_metric_against(rows: list[dict], x: str, y: str, path: Path, *, trained, xlabel: str, ylabel: str,
+                        percent: bool = False, title: str = "", log2_x: bool = False) -> Path | None:
+    """PNG of ``row[y]`` (times 100 with ``percent``) against ``row[x]``, a dashed line at ``x = trained``; the
+    checkpoint path ``title`` shortened to its last parts. None (and a note) if matplotlib is missing."""
     try:
         import matplotlib
 
@@ -97,12 +114,15 @@ def plot_accuracy_vs_resolution(rows: list[dict], trained: int, path: Path, titl
     except ImportError:
         print("note: matplotlib is not installed; no plot written")
         return None
-    ordered = sorted(rows, key=lambda r: r["resolution"])
+    ordered = sorted(rows, key=lambda r: r[x])
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([r["resolution"] for r in ordered], [100 * r["accuracy"] for r in ordered], marker="o")
+    ax.plot([r[x] for r in ordered], [(100 if percent else 1) * r[y] for r in ordered], marker="o")
     ax.axvline(trained, color="grey", linestyle="--", linewidth=1, label=f"trained at {trained}")
-    ax.set_xlabel("input resolution (pixels per side)")
-    ax.set_ylabel("test accuracy (%)")
+    if log2_x:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([r[x] for r in ordered], [str(r[x]) for r in ordered])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title("/".join(Path(title).parts[-4:]), fontsize=8)  # e.g. <run>/finetune/checkpoints/best.pt
     ax.legend()

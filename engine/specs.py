@@ -78,6 +78,7 @@ class LoopSpec:
     plot_every: int = 0                  # -1 = never draw figures
     dropout_in: float = 0.0
     test_before_train: bool = False
+    test_sampling_rates: tuple[int, ...] = ()   # evaluate a checkpoint at these sr_test values (engine/sampling_rates.py)
 
 
 @dataclass(frozen=True)

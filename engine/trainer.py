@@ -5,7 +5,8 @@ nanoGPT-style: plain functions over plain objects. ``Trainer.fit`` runs epochs
 epoch under protocol=paper, whose validation set is the test set; under protocol=clean only on a new best
 validation accuracy), logs, writes ``checkpoints/last.pt`` and, on a new best validation accuracy, ``best.pt``.
 Every epoch starts by reseeding all RNGs from (seed, epoch), so a run resumed from ``last.pt`` continues
-exactly as the uninterrupted run would have.
+exactly as the uninterrupted run would have. The loss and the metric come from the dataset's task
+(``engine/tasks.py``: cross-entropy and accuracy, or mean squared error for a regression, or both per time step).
 """
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ from models import kernel_sizes
 from .checkpoint import CheckpointError, CrossResState, save_checkpoint, state_dict_mismatch
 from .optim import Schedule
 from .preemption import StopRequest
+from .resample import at_test_rate
 from .runtime import broadcast_from_main, on_terminal
 from .specs import LoopSpec, RunSpec
+from .tasks import TASKS, Task, get_task
+
+CLASSIFICATION_TASK = TASKS["classification"]
 
 
 # Live tqdm bars only on a terminal, decided once per process. Redirected (SLURM, CI, `> log 2>&1`) the
@@ -67,18 +72,43 @@ class Regularizers:
 
 @dataclass
 class BestState:
-    """What the run knows about its best epoch so far (stored in checkpoints)."""
+    """What the run knows about its best epoch so far (stored in checkpoints). The metric is the task's: accuracy
+    for classification, mean squared error for a regression; checkpoints and summaries name the fields after it
+    (``val_accuracy``, ``test_accuracy``, ``best_test_accuracy``; ``val_mse``, ...)."""
 
-    val_accuracy: float = -1.0
+    val_metric: float | None = None          # validation metric at the best epoch (None: no epoch yet)
     val_loss: float = math.inf
-    epoch: int = 0                 # 1-based epoch of the best validation accuracy
-    test_accuracy: float | None = None      # test accuracy at that epoch
-    best_test_accuracy: float | None = None  # max test accuracy over epochs (protocol=paper only; else None)
+    epoch: int = 0                 # 1-based epoch of the best validation metric
+    test_metric: float | None = None         # test metric at that epoch
+    best_test_metric: float | None = None    # best test metric over epochs (protocol=paper only; else None)
     epochs_since_best: int = 0
 
-    def improved_by(self, accuracy: float, loss: float) -> bool:
-        # The original's rule: higher accuracy, or equal accuracy with a loss that is not worse.
-        return accuracy > self.val_accuracy or (accuracy == self.val_accuracy and loss <= self.val_loss)
+    def improved_by(self, task: Task, metric: float, loss: float) -> bool:
+        # The original's rule: a better metric, or an equal one with a loss that is not worse.
+        if self.val_metric is None:
+            return True
+        better, best = task.score(metric), task.score(self.val_metric)
+        return better > best or (better == best and loss <= self.val_loss)
+
+    def stored(self, task: Task) -> dict:
+        """The fields under the task's names (a classification checkpoint's ``best`` entry, as it always was)."""
+        m = task.metric
+        return {f"val_{m}": self.val_metric, "val_loss": self.val_loss, "epoch": self.epoch,
+                f"test_{m}": self.test_metric, f"best_test_{m}": self.best_test_metric,
+                "epochs_since_best": self.epochs_since_best}
+
+    @classmethod
+    def from_stored(cls, stored: dict, task: Task) -> "BestState":
+        m = task.metric
+        return cls(val_metric=stored[f"val_{m}"], val_loss=stored["val_loss"], epoch=stored["epoch"],
+                   test_metric=stored[f"test_{m}"], best_test_metric=stored[f"best_test_{m}"],
+                   epochs_since_best=stored["epochs_since_best"])
+
+    def summary(self, task: Task) -> dict:
+        """``best_val_<metric>``, ``test_<metric>`` (at the best epoch), ``best_test_<metric>`` for summary.json."""
+        m = task.metric
+        return {f"best_val_{m}": self.val_metric, f"test_{m}": self.test_metric,
+                f"best_test_{m}": self.best_test_metric}
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype:
@@ -128,14 +158,16 @@ def _n_batches(loader, limit: int) -> int:
 
 
 def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, regularizers: Regularizers,
-                  device: torch.device, *, mixed_precision: bool = False, dropout_in: float = 0.0):
-    """The training objective of one batch: input dropout, cross-entropy (under autocast when enabled) plus
-    the regularisers of ``raw_model``. Returns ``(loss, outputs, anti-aliasing part)``."""
+                  device: torch.device, *, mixed_precision: bool = False, dropout_in: float = 0.0,
+                  task: Task = CLASSIFICATION_TASK):
+    """The training objective of one batch: input dropout, the task's loss (cross-entropy; mean squared error for a
+    regression; under autocast when enabled) plus the regularisers of ``raw_model``. Returns
+    ``(loss, outputs, anti-aliasing part)``."""
     if dropout_in > 0:
         inputs = F.dropout(inputs, p=dropout_in, training=True)
     with autocast_context(device, mixed_precision):
         outputs = model(inputs)
-        loss = F.cross_entropy(outputs.float(), labels)
+        loss = task.loss(outputs.float(), labels)
     extra, aa = regularizers(raw_model)
     return loss + extra, outputs, aa
 
@@ -143,7 +175,7 @@ def training_loss(model, raw_model, inputs: torch.Tensor, labels: torch.Tensor, 
 def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: Regularizers, loop: LoopSpec,
                     device: torch.device, epoch: int, global_step: int, *, mixed_precision: bool = False,
                     grad_clip: float = 0.0, progress: bool = False, raw_model=None, stop: StopRequest | None = None,
-                    scaler=None) -> tuple[dict | None, int, bool]:
+                    scaler=None, task: Task = CLASSIFICATION_TASK) -> tuple[dict | None, int, bool]:
     """One pass over the training loader; returns (metrics, global_step, stopped).
 
     Losses and accuracies accumulate on the device and are read every ``loop.log_every`` steps and at
@@ -154,7 +186,7 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
     """
     raw_model = raw_model if raw_model is not None else model
     model.train()
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss * batch, correct, anti-aliasing * batch
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss * batch, metric sum, anti-aliasing * batch
     first_bad = torch.zeros((), dtype=torch.long, device=device)  # step of the first non-finite loss (0: none)
     bad_loss = torch.zeros((), device=device)
     count = 0
@@ -167,7 +199,7 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         loss, outputs, aa = training_loss(model, raw_model, inputs, labels, regularizers, device,
-                                          mixed_precision=mixed_precision, dropout_in=loop.dropout_in)
+                                          mixed_precision=mixed_precision, dropout_in=loop.dropout_in, task=task)
         newly_bad = (first_bad == 0) & ~torch.isfinite(loss.detach())
         first_bad = torch.where(newly_bad, step_in_epoch, first_bad)
         bad_loss = torch.where(newly_bad, loss.detach().float(), bad_loss)
@@ -175,7 +207,7 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
         global_step += 1
         schedule.step_iteration(global_step)
         batch = labels.shape[0]
-        sums += torch.stack([loss.detach().double() * batch, (outputs.argmax(dim=1) == labels).sum().double(),
+        sums += torch.stack([loss.detach().double() * batch, task.metric_sum(outputs, labels).double(),
                              torch.as_tensor(aa, dtype=torch.float64, device=device) * batch])
         count += batch
         local_stop = stop is not None and stop.requested
@@ -187,10 +219,10 @@ def train_one_epoch(model, loader, optimizer, schedule: Schedule, regularizers: 
             bar.close()
             return None, global_step, True
         totals = sums.tolist()
-        bar.set_postfix(loss=f"{totals[0] / count:.4f}", acc=f"{totals[1] / count:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{totals[0] / count:.4f}", **{task.label: f"{totals[1] / count:.4f}"}, refresh=False)
     bar.close()
     totals = sums.tolist()
-    metrics = {"loss_train": totals[0] / max(count, 1), "accuracy_train": totals[1] / max(count, 1),
+    metrics = {"loss_train": totals[0] / max(count, 1), f"{task.metric}_train": totals[1] / max(count, 1),
                "lr": optimizer.param_groups[0]["lr"]}
     if regularizers.anti_aliasing is not None:
         metrics["gabor_reg_train"] = totals[2] / max(count, 1)
@@ -246,43 +278,47 @@ def _stop_on_any_rank(requested: bool, device: torch.device) -> bool:
 
 @torch.no_grad()
 def evaluate(model, loader, device: torch.device, *, limit_batches: int = -1, top5: bool = False,
-             mixed_precision: bool = False, progress: bool = False, desc: str = "eval") -> dict:
-    """Loss (cross-entropy only) and accuracy of ``model`` on ``loader``.
+             mixed_precision: bool = False, progress: bool = False, desc: str = "eval",
+             task: Task = CLASSIFICATION_TASK) -> dict:
+    """Loss (the task's, without regularisers) and metric (``accuracy``, or ``mse`` for a regression) of ``model``
+    on ``loader``; ``accuracy_top5`` too with ``top5`` (classification only).
 
     Under DDP each rank's loader holds its own disjoint shard of the set (``datasets.builder.EvalShard``;
     ``limit_batches`` then caps the batches of each shard): the sums are all-reduced, so every rank returns
     the metrics of the whole set, and every rank must call this.
     """
     model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, correct, correct in the top 5, samples
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, metric, correct in the top 5, samples
     bar = tqdm(_limited(loader, limit_batches), total=_n_batches(loader, limit_batches), desc=desc, leave=False,
                disable=not (progress and LIVE_BARS), dynamic_ncols=True)
     for inputs, labels in bar:
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast_context(device, mixed_precision):
             outputs = model(inputs).float()
-        sums[0] += F.cross_entropy(outputs, labels, reduction="sum").double()
-        sums[1] += (outputs.argmax(dim=1) == labels).sum()
-        if top5:
+        loss_sum, metric_sum = task.sums(outputs, labels)
+        sums[0] += loss_sum.double()
+        sums[1] += metric_sum
+        if top5 and task.has_top5:
             k = min(5, outputs.shape[1])
             sums[2] += (outputs.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum()
         sums[3] += labels.shape[0]
     bar.close()
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(sums)
-    total_loss, correct, correct5, count = sums.tolist()
-    result = {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
-    if top5:
+    total_loss, metric, correct5, count = sums.tolist()
+    result = {"loss": total_loss / max(count, 1), task.metric: metric / max(count, 1)}
+    if top5 and task.has_top5:
         result["accuracy_top5"] = correct5 / max(count, 1)
     return result
 
 
 def evaluate_with(spec: RunSpec, model, loader, device: torch.device, *, progress: bool = False,
                   desc: str = "eval") -> dict:
-    """:func:`evaluate` with the run's settings (batch limit, top-5, mixed precision): how every evaluation of a
-    run - validation, test, checkpoint evaluation, out of the box, other resolutions - computes."""
+    """:func:`evaluate` with the run's settings (batch limit, top-5, mixed precision, the dataset's task): how every
+    evaluation of a run - validation, test, checkpoint evaluation, out of the box, other resolutions - computes."""
     return evaluate(model, loader, device, limit_batches=spec.loop.limit_eval_batches, top5=spec.loop.report_top5,
-                    mixed_precision=spec.runtime.mixed_precision, progress=progress, desc=desc)
+                    mixed_precision=spec.runtime.mixed_precision, progress=progress, desc=desc,
+                    task=get_task(spec.data.task))
 
 
 def result_fields(test: dict) -> dict:
@@ -312,27 +348,29 @@ def _all_reduce_mean(metrics: dict, count: float) -> dict:
     return reduced
 
 
-def epoch_line(metrics: dict, epochs: int, improved: bool = False) -> str:
+def epoch_line(metrics: dict, epochs: int, improved: bool = False, task: Task = CLASSIFICATION_TASK) -> str:
     """The one line an epoch prints, from its ``metrics.jsonl`` record, e.g.::
 
         epoch 3/40 | train loss 0.8123 acc 0.7012 | val acc 0.6875 | test acc 0.6790 | lr 0.00243 |
         kernel min/mean/max 9/14.3/33 | 41.2s | new best val acc
 
-    (one line in the log). ``test acc`` only where the test set was evaluated this epoch; ``kernel``: taps of
-    the largest side of every FlexConv/SRF layer's current (cropped) kernel, left out without such layers.
+    (one line in the log; ``mse`` instead of ``acc`` for a regression). ``test acc`` only where the test set was
+    evaluated this epoch; ``kernel``: taps of the largest side of every FlexConv/SRF layer's current (cropped)
+    kernel, left out without such layers.
     """
+    m, label = task.metric, task.label
     parts = [f"epoch {metrics['epoch']}/{epochs}",
-             f"train loss {metrics['loss_train']:.4f} acc {metrics['accuracy_train']:.4f}",
-             f"val acc {metrics['accuracy_val']:.4f}"]
-    if "accuracy_test" in metrics:
-        parts.append(f"test acc {metrics['accuracy_test']:.4f}")
+             f"train loss {metrics['loss_train']:.4f} {label} {metrics[f'{m}_train']:.4f}",
+             f"val {label} {metrics[f'{m}_val']:.4f}"]
+    if f"{m}_test" in metrics:
+        parts.append(f"test {label} {metrics[f'{m}_test']:.4f}")
     parts.append(f"lr {metrics['lr']:.3g}")
     taps = [max(size) for size in (metrics.get("kernel_sizes") or {}).values() if size]
     if taps:
         parts.append(f"kernel min/mean/max {min(taps)}/{sum(taps) / len(taps):.1f}/{max(taps)}")
     parts.append(f"{metrics['epoch_time_s']:.1f}s")
     if improved:
-        parts.append("new best val acc")
+        parts.append(f"new best val {label}")
     return " | ".join(parts)
 
 
@@ -399,6 +437,7 @@ class Trainer:
         self.crossres = crossres
         self.stop = stop  # set by SIGTERM / SIGUSR1 / SIGUSR2 (engine.preemption)
         self.scaler = grad_scaler(device, spec.runtime.mixed_precision)  # float16 mixed precision only
+        self.task = get_task(data.meta.task)  # loss, metric and the names they are reported under
         self.best = BestState()
         self.epoch = 0
         self.global_step = 0
@@ -409,7 +448,8 @@ class Trainer:
         return {
             "model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
-            "best": vars(self.best).copy(), "config": dict(self.spec.config), "model_spec": self.spec.model.to_dict(),
+            "best": self.best.stored(self.task), "config": dict(self.spec.config),
+            "model_spec": self.spec.model.to_dict(),
             "data_state": dict(self.data.state), "wandb_id": self.logger.wandb_id,
             "elapsed_s": self.elapsed_s,
             **({"crossres": asdict(self.crossres)} if self.crossres is not None else {}),
@@ -434,7 +474,7 @@ class Trainer:
                                   f"{str(error).splitlines()[0] if str(error) else ''}); resume without overriding "
                                   f"the model, optimiser or scheduler keys it was trained with") from None
         self.epoch, self.global_step = int(checkpoint["epoch"]), int(checkpoint["global_step"])
-        self.best = BestState(**checkpoint["best"])
+        self.best = BestState.from_stored(checkpoint["best"], self.task)
         self.elapsed_s = float(checkpoint.get("elapsed_s", 0.0))
 
     def _save(self, name: str, state: dict) -> None:
@@ -454,16 +494,17 @@ class Trainer:
                 self.model, self.data.train_loader, self.optimizer, self.schedule, self.regularizers, loop,
                 self.device, epoch, self.global_step, mixed_precision=self.spec.runtime.mixed_precision,
                 grad_clip=self.spec.optim.grad_clip, progress=progress, raw_model=self.raw_model, stop=self.stop,
-                scaler=self.scaler)
+                scaler=self.scaler, task=self.task)
             if stopped:  # left inside the epoch: last.pt keeps the previous one
                 return "preempted"
             sync_buffers(self.raw_model)
             val = broadcast_from_main(evaluate_with(self.spec, self.raw_model, self.data.val_loader, self.device,
                                                     progress=progress, desc="validation"))
-            self.schedule.step_epoch(val["accuracy"])
+            task, metric = self.task, self.task.metric
+            self.schedule.step_epoch(task.score(val[metric]))  # plateau: "max" mode on the score
             self.epoch = epoch + 1
 
-            improved = self.best.improved_by(val["accuracy"], val["loss"])
+            improved = self.best.improved_by(task, val[metric], val["loss"])
             # protocol=paper: the test set is the validation set, known every epoch, and best_test_accuracy is
             # its maximum (the paper's number). protocol=clean: only the test accuracy at the best-validation
             # epoch is reported, so the test set is evaluated only when validation improved (best_test_accuracy
@@ -473,22 +514,23 @@ class Trainer:
             if selects_on_test:
                 test = val
             elif improved:
-                test = broadcast_from_main(evaluate_with(self.spec, self.raw_model, self.data.test_loader,
-                                                         self.device, progress=progress, desc="test"))
+                with at_test_rate(self.raw_model, self.spec.data):  # sr_test: the kernels resampled meanwhile
+                    test = broadcast_from_main(evaluate_with(self.spec, self.raw_model, self.data.test_loader,
+                                                             self.device, progress=progress, desc="test"))
             if improved:
-                self.best.val_accuracy, self.best.val_loss = val["accuracy"], val["loss"]
-                self.best.epoch, self.best.test_accuracy = self.epoch, test["accuracy"]
+                self.best.val_metric, self.best.val_loss = val[metric], val["loss"]
+                self.best.epoch, self.best.test_metric = self.epoch, test[metric]
                 self.best.epochs_since_best = 0
             else:
                 self.best.epochs_since_best += 1
-            if selects_on_test and (self.best.best_test_accuracy is None
-                                    or test["accuracy"] > self.best.best_test_accuracy):
-                self.best.best_test_accuracy = test["accuracy"]
+            if selects_on_test and (self.best.best_test_metric is None
+                                    or task.score(test[metric]) > task.score(self.best.best_test_metric)):
+                self.best.best_test_metric = test[metric]
 
             self.elapsed_s += time.perf_counter() - start
             metrics = {"epoch": self.epoch, **train_metrics, **{f"{k}_val": v for k, v in val.items()},
                        **({f"{k}_test": v for k, v in test.items()} if test is not None else {}),
-                       "best_val_accuracy": self.best.val_accuracy, "epoch_time_s": time.perf_counter() - start,
+                       f"best_val_{metric}": self.best.val_metric, "epoch_time_s": time.perf_counter() - start,
                        **layer_statistics(self.raw_model)}
             self.logger.log_epoch(metrics, step=self.step_offset + self.epoch)
             if self.is_main and loop.plot_every > 0 and self.epoch % loop.plot_every == 0:
@@ -499,11 +541,10 @@ class Trainer:
             if improved:
                 self._save("best.pt", state)
             self.logger.update_summary(
-                best_val_accuracy=self.best.val_accuracy, test_accuracy=self.best.test_accuracy,
-                best_test_accuracy=self.best.best_test_accuracy, best_epoch=self.best.epoch,
+                **self.best.summary(task), best_epoch=self.best.epoch,
                 epochs_completed=self.epoch, kernel_sizes=metrics["kernel_sizes"])
             if progress:  # rank 0 only, on a terminal and in a log file alike
-                report(epoch_line(metrics, loop.epochs, improved))
+                report(epoch_line(metrics, loop.epochs, improved, task))
             if 0 <= loop.early_stop_patience <= self.best.epochs_since_best:
                 return "early_stopped"
             if self.stop is not None and broadcast_from_main(self.stop.requested) and self.epoch < loop.epochs:
