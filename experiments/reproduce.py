@@ -6,8 +6,9 @@
     python experiments/reproduce.py t1 --presets t1_smnist_flextcn4 --seeds 0
     python experiments/reproduce.py t6 dataset_params.root=/data      # ImageNet-32 (and t7: ImageNet-k) from /data
 
-Tables: ``t1``, ``t3``, ``t4``, ``t6``, ``t7``, ``t8``, ``t9`` (the presets whose ``paper.table`` is that table)
-and ``dev`` (tiny MNIST-1D runs). Seeds: the authors' (at least 0, 1, 2), or ``--seeds``. Every run goes to
+Tables: ``t1``, ``t3``, ``t4``, ``t6``, ``t7``, ``t8``, ``t9`` (the presets whose ``paper.table`` is that table),
+``ck`` (the CKConv line's sequence sets: Character Trajectories and Speech Commands, CKCNN and FlexTCN-2) and ``dev``
+(tiny MNIST-1D runs). Seeds: the authors' (at least 0, 1, 2), or ``--seeds``. Every run goes to
 ``<out>/<table>/<preset>/seed<k>/`` and runs with ``train.resume=auto``:
 launching again resumes a run that was killed or pre-empted from its ``checkpoints/last.pt`` and skips runs
 that finished, so a sweep can be re-launched until it is complete. Afterwards ``<out>/<table>/`` holds
@@ -33,7 +34,7 @@ if str(ROOT) not in sys.path:
 import make_tables  # noqa: E402  (experiments/ is this script's directory)
 from engine.lifecycle import is_finished, read_summary  # noqa: E402  (train.resume=auto skips the same runs)
 
-TABLES = {"t1": "1", "t3": "3", "t4": "4", "t6": "6", "t7": "7", "t8": "8", "t9": "9", "dev": "dev"}
+TABLES = {"t1": "1", "t3": "3", "t4": "4", "t6": "6", "t7": "7", "t8": "8", "t9": "9", "ck": "ck", "dev": "dev"}
 LAUNCHERS = {"local": [], "submitit_local": ["hydra/launcher=submitit_local"], "slurm": ["hydra/launcher=slurm"]}
 # Each run's directory below the sweep directory (<out>/<table>): <preset>/seed<k>.
 RUN_SUBDIR = "hydra.sweep.subdir=${hydra:runtime.choices.experiment}/seed${seed}"
