@@ -12,11 +12,13 @@ evaluation forward (eval mode, kernel cache on) and the peak memory of training,
 * ``baseline`` (with ``--baseline PATH``): the preset run by another checkout of this project, e.g. the
   commit before a change.
 
-Peak memory is a per-process number, so every measurement runs in a fresh process (one per model, variant
-and round, interleaved over the rounds so a busier stretch of the machine affects all variants alike);
-"train MB" is the process's peak resident memory during the training steps minus its memory before the
-first step (model, optimiser and batch built). Steps of more than ``--single-shot`` seconds (grown kernels
-convolved spatially: minutes on a CPU) are timed once.
+Every measurement runs in a fresh process (one per model, variant and round, interleaved over the rounds so a
+busier stretch of the machine affects all variants alike). Steps of more than ``--single-shot`` seconds
+(grown kernels convolved spatially: minutes on a CPU) are timed once. Peak memory is a per-process number
+measured in a process of its own: "train MB" is the peak resident memory of one training step minus the
+memory before it (model, optimiser and batch built), with glibc told to give every freed buffer of 64 KiB or
+more back to the system (``MALLOC_MMAP_THRESHOLD_``), so that the resident memory follows the live tensors
+instead of what the allocator happens to keep; it would slow the timed steps, hence the separate process.
 
     python benchmarks/fast_default.py                                   # all rows, 2 threads, batch 64
     python benchmarks/fast_default.py --rows flextcn2-init flextcn2-grown --baseline /tmp/main-before
@@ -69,7 +71,7 @@ def peak_resident_mb() -> float:
 
 
 def measure_one(checkout: str, row: str, variant: str, threads: int, batch: int, steps: int,
-                single_shot_s: float) -> dict:
+                single_shot_s: float, memory: bool) -> dict:
     """Build ``row``'s preset from ``checkout``'s code and time it as ``variant``; runs in a worker process."""
     sys.path.insert(0, checkout)
     import torch
@@ -122,21 +124,24 @@ def measure_one(checkout: str, row: str, variant: str, threads: int, batch: int,
             out.append(time.perf_counter() - start)
         return out
 
-    before = resident_mb()
+    if memory:
+        before = resident_mb()
+        train_step()
+        return {"train_mb": peak_resident_mb() - before}
     train = times(train_step)
-    train_mb = peak_resident_mb() - before
     kernel_sizes = sorted({tuple(m.kernel_size) for m in model.modules() if getattr(m, "kernel_size", None)
                            and hasattr(m, "grow_mask")})
     evaluation = times(eval_forward)
     return {"train_ms": 1000 * statistics.median(train), "eval_ms": 1000 * statistics.median(evaluation),
-            "train_mb": train_mb, "kernel_sizes": [list(k) for k in kernel_sizes]}
+            "kernel_sizes": [list(k) for k in kernel_sizes]}
 
 
-def run_worker(checkout: Path, row: str, variant: str, args) -> dict:
+def run_worker(checkout: Path, row: str, variant: str, args, memory: bool = False) -> dict:
     command = [sys.executable, __file__, "--worker", row, variant, "--checkout", str(checkout),
                "--threads", str(args.threads), "--batch", str(args.batch), "--steps", str(args.steps),
-               "--single-shot", str(args.single_shot)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=checkout)
+               "--single-shot", str(args.single_shot)] + (["--memory"] if memory else [])
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536") if memory else None
+    done = subprocess.run(command, capture_output=True, text=True, cwd=checkout, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{row} / {variant} in {checkout} failed:\n{done.stderr[-3000:]}")
@@ -151,8 +156,8 @@ def merge(runs: list[dict]) -> dict:
 
 
 def ratio(results: dict, row: str, num: str, den: str, quantity: str) -> float | None:
-    a, b = results.get(row, {}).get(num), results.get(row, {}).get(den)
-    return None if a is None or b is None or not b[quantity] else a[quantity] / b[quantity]
+    a, b = results.get(row, {}).get(num, {}).get(quantity), results.get(row, {}).get(den, {}).get(quantity)
+    return None if a is None or not b else a / b
 
 
 def format_table(results: dict) -> str:
@@ -206,10 +211,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument("--worker", nargs=2, metavar=("ROW", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--checkout", default=str(ROOT), help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        result = measure_one(args.checkout, *args.worker, args.threads, args.batch, args.steps, args.single_shot)
+        result = measure_one(args.checkout, *args.worker, args.threads, args.batch, args.steps, args.single_shot,
+                             args.memory)
         print(RESULT_MARK + json.dumps(result), flush=True)
         return
 
@@ -220,7 +227,7 @@ def main() -> None:
     slow = set()  # (row, variant) whose steps are timed once: one process is enough
     try:
         from tqdm import tqdm
-        progress = tqdm(total=len(jobs) * args.rounds, desc="measurements")
+        progress = tqdm(total=len(jobs) * (args.rounds + 1), desc="measurements")
     except ImportError:  # pragma: no cover - tqdm is a project requirement
         progress = None
     for _ in range(args.rounds):
@@ -232,9 +239,17 @@ def main() -> None:
                     slow.add((row, variant))
             if progress is not None:
                 progress.update()
+    memory = {}
+    for row, variant, checkout in jobs:
+        if not variant.startswith("floor"):
+            memory[row, variant] = run_worker(checkout, row, "preset" if variant == "baseline" else variant, args,
+                                              memory=True)["train_mb"]
+        if progress is not None:
+            progress.update()
     if progress is not None:
         progress.close()
-    results = {row: {variant: merge(rs) for variant, rs in variants.items()} for row, variants in runs.items()}
+    results = {row: {variant: dict(merge(rs), train_mb=memory.get((row, variant)))
+                     for variant, rs in variants.items()} for row, variants in runs.items()}
     print(f"\nbatch {args.batch}, {args.threads} threads, median of {args.steps} steps x {args.rounds} processes "
           f"(steps over {args.single_shot:.0f} s timed once)\n")
     print(format_table(results))
