@@ -65,15 +65,15 @@ def _groups(x: torch.Tensor, kernel: torch.Tensor, depthwise: bool) -> int:
 # 32 x 32 inputs).
 #
 # The channel contraction per frequency is one batched matrix product over the frequencies, on spectra in
-# frequency-major layout [F, N, C], with the conjugations as conjugate-transposed views that BLAS applies
-# itself (1.2-1.6x faster than einsum on a CPU). Depthwise kernels have one channel each: products per channel.
+# frequency-major layout [F, N, C], with the conjugations as conjugate-transposed views (1.2-1.6x faster than
+# einsum on a CPU). Depthwise kernels have one channel each: products per channel.
 #
 # What the backward pass keeps: autograd through the FFT ops would keep the padded input, both spectra and
 # the products, about twice the training memory of the spatial convolution. The autograd function below
 # keeps, for 2D inputs, only x and the kernel and recomputes their spectra in the backward pass (an image's
 # spectrum is 1.3-2.3x its size, and 2D networks are where memory decides the batch size); for 1D inputs it
 # keeps the two spectra it already computed (1.1-2x the input's size; a sequence model's activations are
-# small) and its training step is 15-20% faster for it.
+# small) and a sequence model's training step is 10-15% faster for it.
 
 
 def _transform_lengths(sizes, taps, before) -> list[int]:
