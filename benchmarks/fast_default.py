@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -66,10 +65,6 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def peak_resident_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-
-
 def measure_one(checkout: str, row: str, variant: str, threads: int, batch: int, steps: int,
                 single_shot_s: float, memory: bool) -> dict:
     """Build ``row``'s preset from ``checkout``'s code and time it as ``variant``; runs in a worker process."""
@@ -79,6 +74,7 @@ def measure_one(checkout: str, row: str, variant: str, threads: int, batch: int,
 
     from config import read_command
     from engine.build import build_run_model, input_meta
+    from engine.profiler import cpu_peak_rss_mb
 
     torch.set_num_threads(threads)
     preset, state = ROWS[row]
@@ -127,7 +123,7 @@ def measure_one(checkout: str, row: str, variant: str, threads: int, batch: int,
     if memory:
         before = resident_mb()
         train_step()
-        return {"train_mb": peak_resident_mb() - before}
+        return {"train_mb": cpu_peak_rss_mb() - before}
     train = times(train_step)
     kernel_sizes = sorted({tuple(m.kernel_size) for m in model.modules() if getattr(m, "kernel_size", None)
                            and hasattr(m, "grow_mask")})
