@@ -2,8 +2,9 @@
 
 Times forward + backward (w.r.t. input and kernel) of one convolution, spatial vs FFT, side by side in one
 run, over kernel sizes and input sizes, dense and depthwise, and prints the ratio spatial / FFT (> 1: FFT
-is faster) with the crossover read off it. The ``use_fft="auto"`` rule is this table per device type
-(``ckconv/nn/fft_crossover.json``); ``--write`` stores the measured crossover for ``--device`` there.
+is faster) with the crossover read off each input size. The ``use_fft="auto"`` rule is this table per device
+type (``ckconv/nn/fft_crossover.json``): a layer uses the crossover of the largest measured input size up to its
+input's length (1D) or smaller side (2D); ``--write`` stores the measured crossovers for ``--device`` there.
 
     python benchmarks/fft_crossover.py                           # CPU: 1D (causal) and 2D, dense and depthwise
     python benchmarks/fft_crossover.py --device cuda --write     # measure a GPU and make "auto" use it
@@ -24,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 from ckconv.nn import functional as Fn  # noqa: E402
 
-INPUT_SIZES = {1: (256, 1024), 2: (16, 32)}
+INPUT_SIZES = {1: (64, 256, 1024), 2: (8, 16, 32)}
 KERNEL_SIZES = {1: (5, 9, 13, 17, 25, 33, 65, 129, 257), 2: (3, 5, 7, 9, 11, 13, 15, 17, 21, 25, 33)}
 NEVER = 10**6  # a crossover beyond every kernel measured: FFT never wins
 
@@ -62,14 +63,18 @@ def crossover(kernels: tuple[int, ...], ratios: list[float | None]) -> int:
     return middle if middle % 2 else middle + 1
 
 
-def sweep(dims: int, depthwise: bool, batch: int, channels: int, repeats: int, device: torch.device) -> int:
-    """Print the ratio table of one layout and return its crossover (the largest over the input sizes)."""
+def shown(dims: int, threshold: int) -> str:
+    return "never" if threshold == NEVER else (f">= {threshold} taps" if dims == 1 else f">= {threshold} x {threshold}")
+
+
+def sweep(dims: int, depthwise: bool, batch: int, channels: int, repeats: int, device: torch.device) -> dict:
+    """Print the ratio table of one layout and return its crossover per input size, ``{"n": threshold}``."""
     pairs = (Fn.causal_conv1d, Fn.causal_fftconv1d) if dims == 1 else (Fn.conv2d_same, Fn.fftconv2d_same)
     kernels = KERNEL_SIZES[dims]
     layout = "depthwise" if depthwise else f"{channels}->{channels} channels"
     print(f"\n{dims}D {layout}, batch {batch}: ratio spatial/FFT time (fwd+bwd), >1 = FFT faster")
-    print("input \\ kernel " + " ".join(f"{k:>6d}" for k in kernels))
-    thresholds = []
+    print("input \\ kernel " + " ".join(f"{k:>6d}" for k in kernels) + "   crossover")
+    thresholds = {}
     for n in INPUT_SIZES[dims]:
         ratios = []
         for k in kernels:
@@ -82,12 +87,10 @@ def sweep(dims: int, depthwise: bool, batch: int, channels: int, repeats: int, d
             spatial = time_fwd_bwd(pairs[0], x, kernel, repeats, depthwise)
             fft = time_fwd_bwd(pairs[1], x, kernel, repeats, depthwise)
             ratios.append(spatial / fft)
-        thresholds.append(crossover(kernels, ratios))
-        print(f"{n:>14d} " + " ".join("     -" if r is None else f"{r:6.2f}" for r in ratios), flush=True)
-    rule = max(thresholds)
-    shown = "never" if rule == NEVER else (f">= {rule} taps" if dims == 1 else f">= {rule} x {rule}")
-    print(f"crossover: FFT from {shown} (largest over the input sizes)")
-    return rule
+        thresholds[str(n)] = crossover(kernels, ratios)
+        print(f"{n:>14d} " + " ".join("     -" if r is None else f"{r:6.2f}" for r in ratios)
+              + f"   {shown(dims, thresholds[str(n)])}", flush=True)
+    return thresholds
 
 
 def write_rule(device: torch.device, rule: dict, note: str) -> None:

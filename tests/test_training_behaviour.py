@@ -267,24 +267,39 @@ def test_mixed_precision_run_trains_with_finite_losses(run_dir):
 
 
 # --- use_fft="auto" ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kernel_size, fft", [
-    ((20,), False), ((21,), True), ((257,), True),                       # 1D: taps >= 21
-    ((7, 7), False), ((8, 8), False), ((9, 8), False), ((9, 9), True),   # 2D: height * width >= 9 * 9 = 81
-    ((3, 27), True), ((1, 80), False), ((1, 81), True), ((33, 33), True),
+# A fixed rule, not the measured one (that changes whenever the CPU is measured again).
+RULE = {"1d": {"64": 33, "256": 21}, "2d": {"16": 9, "32": 5}}
+
+
+@pytest.fixture
+def fixed_rule(monkeypatch):
+    monkeypatch.setitem(functional.CROSSOVER_TABLE, "cpu", RULE)
+
+
+@pytest.mark.parametrize("kernel_size, input_size, fft", [
+    ((20,), 256, False), ((21,), 256, True), ((257,), 1024, True),       # 1D, inputs >= 256: taps >= 21
+    ((21,), 100, False), ((33,), 100, True), ((33,), 10, True),          # 1D, 64 <= input < 256 and below 64: 33
+    ((21,), None, False), ((33,), None, True),                           # input size unknown: the largest, 33
+    ((7, 7), 16, False), ((8, 8), 16, False), ((9, 8), 16, False), ((9, 9), 16, True),  # 2D, 16 px: 9 * 9 = 81
+    ((3, 27), 16, True), ((1, 80), 16, False), ((1, 81), 16, True), ((33, 33), 8, True),
+    ((5, 5), 32, True), ((5, 5), 64, True), ((5, 5), 31, False), ((3, 9), 32, True), ((4, 6), 32, False),
 ])
-def test_prefer_fft_thresholds(kernel_size, fft):
-    assert functional.prefer_fft(kernel_size) is fft
+def test_prefer_fft_thresholds(fixed_rule, kernel_size, input_size, fft):
+    assert functional.prefer_fft(kernel_size, input_size=input_size) is fft
 
 
-@pytest.mark.parametrize("taps, fft", [((20,), False), ((21,), True), ((7, 11), False), ((9, 9), True)])
-def test_convolve_auto_takes_the_path_the_rule_picks(taps, fft, monkeypatch):
+@pytest.mark.parametrize("taps, shape, fft", [
+    ((20,), (300,), False), ((21,), (300,), True), ((21,), (100,), False),
+    ((7, 11), (24, 24), False), ((9, 9), (24, 24), True), ((5, 5), (40, 40), True), ((5, 5), (24, 24), False),
+    ((5, 5), (64, 20), False), ((5, 5), (40, 64), True),  # 2D: the rule of the smaller side
+])
+def test_convolve_auto_takes_the_path_the_rule_picks(fixed_rule, taps, shape, fft, monkeypatch):
     calls = []
     for name in ("causal_conv1d", "causal_fftconv1d", "conv2d_same", "fftconv2d_same"):
         real = getattr(functional, name)
         monkeypatch.setattr(functional, name, lambda *args, _name=name, _real=real, **kwargs:
                             calls.append(_name) or _real(*args, **kwargs))
-    x = torch.randn(1, 2, *([24] * len(taps)))
-    functional.convolve(x, torch.randn(3, 2, *taps), None, "auto")
+    functional.convolve(torch.randn(1, 2, *shape), torch.randn(3, 2, *taps), None, "auto")
     assert calls == [("causal_fftconv1d" if fft else "causal_conv1d") if len(taps) == 1
                      else ("fftconv2d_same" if fft else "conv2d_same")]
 

@@ -246,12 +246,28 @@ def parse_use_fft(use_fft):
     raise ValueError(f"use_fft={use_fft!r} is not valid; allowed: True, False, 'auto'")
 
 
-def prefer_fft(kernel_size: tuple[int, ...], device_type: str = "cpu", depthwise: bool = False) -> bool:
+def layout_threshold(entry: int | dict, input_size: int | None) -> int:
+    """One layout's threshold: an entry is either one threshold for every input size or
+    ``{measured input size: threshold}``, of which the entry of the largest measured size <= ``input_size``
+    applies (the smallest measured size's below all of them; the largest threshold when the size is unknown)."""
+    if not isinstance(entry, dict):
+        return entry
+    measured = sorted((int(size), threshold) for size, threshold in entry.items())
+    if input_size is None:
+        return max(threshold for _, threshold in measured)
+    applicable = [threshold for size, threshold in measured if size <= input_size]
+    return applicable[-1] if applicable else measured[0][1]
+
+
+def prefer_fft(kernel_size: tuple[int, ...], device_type: str = "cpu", depthwise: bool = False,
+               input_size: int | None = None) -> bool:
     """The ``use_fft="auto"`` rule: pick FFT when the kernel is large enough for it to be faster on this
-    device type (1D: taps >= the threshold; 2D: height * width >= threshold ** 2)."""
+    device type (1D: taps >= the threshold; 2D: height * width >= threshold ** 2). The threshold may depend on
+    ``input_size``, the input's length (1D) or smaller side (2D): the FFT's fixed costs weigh less on larger
+    inputs."""
     rule = crossover_rule(device_type)
     key = f"{len(kernel_size)}d" + ("_depthwise" if depthwise else "")
-    threshold = rule.get(key, rule[f"{len(kernel_size)}d"])
+    threshold = layout_threshold(rule.get(key, rule[f"{len(kernel_size)}d"]), input_size)
     if len(kernel_size) == 1:
         return kernel_size[0] >= threshold
     return kernel_size[0] * kernel_size[1] >= threshold ** 2
@@ -264,7 +280,7 @@ def convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, u
     ``depthwise``: ``kernel`` is ``[C, 1, *taps]``, one kernel per channel (see the module docstring).
     """
     if use_fft == "auto":
-        fft = prefer_fft(tuple(kernel.shape[2:]), x.device.type, depthwise)
+        fft = prefer_fft(tuple(kernel.shape[2:]), x.device.type, depthwise, input_size=min(x.shape[2:]))
     else:
         fft = bool(use_fft)
     if x.dim() == 3:
