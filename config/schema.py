@@ -133,7 +133,7 @@ class ConvConfig:
                     "mix) | Conv (discrete nn.ConvNd) | SRF (N-Jet, 2D)",
                     allowed=C.conv_types)
     use_fft: Any = key("auto", "FFT convolution: true | false | auto [new default; the original's is false] (the "
-                       "faster exact path for each layer's current kernel size; README 'Spatial vs FFT')")
+                       "faster exact path for each layer's current kernel and input size; README 'Spatial vs FFT')")
     bias: bool = key(True, "conv bias AND kernel-net biases")
     padding: str = key("same", "padding of conv.type=Conv (only same)")
     stride: int = key(1, "stride of conv.type=Conv (only 1)")
