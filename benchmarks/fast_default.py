@@ -23,6 +23,7 @@ instead of what the allocator happens to keep; it would slow the timed steps, he
     python benchmarks/fast_default.py                                   # all rows, 2 threads, batch 64
     python benchmarks/fast_default.py --rows flextcn2-init flextcn2-grown --baseline /tmp/main-before
     python benchmarks/fast_default.py --json fast_default.json           # also write every number
+    python benchmarks/fast_default.py --table fast_default.json          # the table of a saved run
 """
 from __future__ import annotations
 
@@ -159,28 +160,36 @@ def ratio(results: dict, row: str, num: str, den: str, quantity: str) -> float |
 def format_table(results: dict) -> str:
     def cell(r, variant, keys=("train_ms", "eval_ms")):
         m = r.get(variant)
-        return " / ".join(f"{m[k]:.0f}" for k in keys) if m else "-"
+        return " / ".join("-" if m.get(k) is None else f"{m[k]:.0f}" for k in keys) if m else "-"
 
-    lines = ["| model, kernels | preset train / eval ms | preset train MB | spatial train / eval ms | spatial "
-             "train MB | floor train / eval ms | preset / spatial (train, eval, MB) | preset / floor (train, "
-             "eval) | baseline train / eval ms | preset / baseline (train) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    def ratios(row, r, den, quantities):
+        values = (ratio({row: r}, row, "preset", den, q) for q in quantities)
+        return ", ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+    lines = ["| model, kernels | preset train / eval ms, train MB | spatial (original) | floor | baseline | "
+             "preset / spatial (train, eval, MB) | preset / floor (train, eval) | preset / baseline (train, eval, MB) |",
+             "|---|---|---|---|---|---|---|---|"]
+    every = ("train_ms", "eval_ms", "train_mb")
     for row, r in results.items():
         floor = min((r[v] for v in ("floor_spatial", "floor_fft") if v in r), key=lambda m: m["train_ms"],
                     default=None)
         r = dict(r, floor=floor) if floor else r
         sizes = "x".join(str(s) for s in r["preset"]["kernel_sizes"][-1]) if r["preset"]["kernel_sizes"] else "-"
-
-        def fmt(*values):
-            return ", ".join("-" if v is None else f"{v:.2f}" for v in values)
-
         lines.append(
-            f"| {row} (largest {sizes}) | {cell(r, 'preset')} | {cell(r, 'preset', ('train_mb',))} | "
-            f"{cell(r, 'spatial')} | {cell(r, 'spatial', ('train_mb',))} | {cell(r, 'floor')} | "
-            f"{fmt(*(ratio({row: r}, row, 'preset', 'spatial', q) for q in ('train_ms', 'eval_ms', 'train_mb')))} | "
-            f"{fmt(*(ratio({row: r}, row, 'preset', 'floor', q) for q in ('train_ms', 'eval_ms')))} | "
-            f"{cell(r, 'baseline')} | {fmt(ratio({row: r}, row, 'preset', 'baseline', 'train_ms'))} |")
+            f"| {row} (largest {sizes}) | {cell(r, 'preset')}, {cell(r, 'preset', ('train_mb',))} | "
+            f"{cell(r, 'spatial')}, {cell(r, 'spatial', ('train_mb',))} | {cell(r, 'floor')} | "
+            f"{cell(r, 'baseline')}, {cell(r, 'baseline', ('train_mb',))} | {ratios(row, r, 'spatial', every)} | "
+            f"{ratios(row, r, 'floor', every[:2])} | {ratios(row, r, 'baseline', every)} |")
     return "\n".join(lines)
+
+
+def report(results: dict, args: dict) -> None:
+    print(f"\nbatch {args['batch']}, {args['threads']} threads, median of {args['steps']} steps x {args['rounds']} "
+          f"processes (steps over {float(args['single_shot']):.0f} s timed once)\n")
+    print(format_table(results))
+    print()
+    for line in check_goals(results):
+        print(line)
 
 
 def check_goals(results: dict) -> list[str]:
@@ -205,6 +214,7 @@ def main() -> None:
     parser.add_argument("--single-shot", type=float, default=20.0,
                         help="a first step longer than this (seconds) is the measurement")
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument("--table", type=Path, metavar="JSON", help="print the table of a run saved with --json")
     parser.add_argument("--worker", nargs=2, metavar=("ROW", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--checkout", default=str(ROOT), help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
@@ -214,6 +224,10 @@ def main() -> None:
         result = measure_one(args.checkout, *args.worker, args.threads, args.batch, args.steps, args.single_shot,
                              args.memory)
         print(RESULT_MARK + json.dumps(result), flush=True)
+        return
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        report(saved["results"], saved["args"])
         return
 
     jobs = [(row, variant, ROOT) for row in args.rows for variant in args.variants]
@@ -246,12 +260,7 @@ def main() -> None:
         progress.close()
     results = {row: {variant: dict(merge(rs), train_mb=memory.get((row, variant)))
                      for variant, rs in variants.items()} for row, variants in runs.items()}
-    print(f"\nbatch {args.batch}, {args.threads} threads, median of {args.steps} steps x {args.rounds} processes "
-          f"(steps over {args.single_shot:.0f} s timed once)\n")
-    print(format_table(results))
-    print()
-    for line in check_goals(results):
-        print(line)
+    report(results, vars(args))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
                                         indent=1))

@@ -262,7 +262,9 @@ def run_torch_profiler(steps: Steps, n: int, warmup: int, device: torch.device, 
         for i in range(warmup):  # untimed, outside the trace
             step(i)
         _sync(device)
-        with profile(activities=activities, record_shapes=True, profile_memory=True) as prof:
+        # No record_shapes: it keeps every operator's input tensors alive until the profile ends (a grown
+        # FlexNet-7 added 1.1 GB per batch and was killed for memory after 20); the tables do not group by shape.
+        with profile(activities=activities, record_shapes=False, profile_memory=True) as prof:
             for i in range(n):
                 with record_function(f"{'train_step' if mode else 'eval_forward'}"):
                     step(warmup + i)

@@ -239,3 +239,31 @@ def test_a_grown_paper_model_computes_the_same_on_the_fft_and_the_spatial_path(p
     floor = 1e-4 * max((grad.abs().max() for grad in spatial_grads.values()), default=0.0)
     for name, grad in spatial_grads.items():
         torch.testing.assert_close(fft_grads[name], grad, rtol=1e-3, atol=floor, msg=name)
+
+
+# --- benchmarks/fast_default.py: what a preset costs ---------------------------------------------------------
+def test_the_cost_benchmark_measures_a_preset_in_a_process_of_its_own():
+    module = benchmark("fast_default")
+    args = type("Args", (), {"threads": 1, "batch": 2, "steps": 1, "single_shot": 20.0})()
+    timed = module.run_worker(ROOT, "flextcn2-init", "preset", args)
+    assert timed["train_ms"] > 0 and timed["eval_ms"] > 0 and timed["kernel_sizes"]
+    assert module.run_worker(ROOT, "flextcn2-init", "spatial", args, memory=True)["train_mb"] > 0
+
+
+def test_the_cost_benchmark_reports_ratios_and_missed_goals(tmp_path, capsys, monkeypatch):
+    module = benchmark("fast_default")
+    measured = {"train_ms": 100.0, "eval_ms": 10.0, "train_mb": 50.0, "kernel_sizes": [[5, 5], [33, 33]]}
+    results = {"flexnet7-grown": {"preset": measured,
+                                  "spatial": dict(measured, train_ms=2000.0, eval_ms=20.0, train_mb=100.0),
+                                  "baseline": dict(measured, train_ms=80.0)}}
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps({"args": {"batch": "64", "threads": "2", "steps": "3", "rounds": "2",
+                                          "single_shot": "20.0"}, "results": results}))
+    monkeypatch.setattr(sys, "argv", ["fast_default.py", "--table", str(saved)])
+    module.main()
+    printed = capsys.readouterr().out
+    assert "| flexnet7-grown (largest 33x33) | 100 / 10, 50 | 2000 / 20, 100 | - | 80 / 10, 50 |" in printed
+    assert "| 0.05, 0.50, 0.50 | -, - | 1.25, 1.00, 1.00 |" in printed
+    assert "met   FlexNet-7 grown: preset train step / spatial: 0.05 (goal <= 0.1)" in printed
+    assert "MISSED  FlexNet-7 grown: preset evaluation / spatial: 0.50 (goal <= 0.2)" in printed
+    assert "MISSED  FlexNet-7 grown: preset train step / baseline: 1.25 (goal <= 1.1)" in printed
