@@ -170,6 +170,10 @@ class _FFTCorrelate(torch.autograd.Function):
         return grad_x, grad_kernel, grad_bias, None, None
 
 
+# Not traced by torch.compile: the transform lengths (the next 5-smooth size) would become guards on the input
+# and kernel sizes, so every new kernel size of a growing mask would recompile (and after 8 recompiles dynamo
+# runs the layer's forward eagerly); inductor generates no code for complex FFTs anyway.
+@torch.compiler.disable
 def fft_correlate(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, before: tuple[int, ...], *,
                   depthwise: bool = False) -> torch.Tensor:
     """``y[n] = sum_m x[n + m - p] k[m] (+ bias)`` per spatial dimension, ``p = before[d]``, zeros outside x.
