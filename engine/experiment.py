@@ -11,14 +11,13 @@ from pathlib import Path
 
 from models import count_parameters
 
-from .build import (build_run_data, build_trainer, checkpoint_weights, input_meta, load_pretrained, load_weights,
-                    pretrained_file)
+from .build import build_run_data, build_trainer, input_meta, load_pretrained
 from .checkpoint import load_checkpoint
 from .lifecycle import Run, SpecSource, finish_training, finished_summary, resume_path, start_run, stop_after_signal
 from .resample import at_test_rate
 from .runtime import broadcast_from_main
 from .sampling_rates import evaluate_at_sampling_rates
-from .stored import checkpoint_data_state, checkpoint_spec
+from .stored import open_for_evaluation
 from .tasks import get_task
 from .trainer import NonFiniteLossError, evaluate_with, layer_statistics, result_fields
 
@@ -99,14 +98,9 @@ def train(source: SpecSource, run: Run) -> dict:
 def evaluate_checkpoint(source: SpecSource, run: Run) -> dict:
     """``train.do=False``: rebuild the model from the checkpoint's model spec (an original checkpoint: from this
     command's config), load strictly, test."""
-    path = pretrained_file(source.spec, run.run_dir)
-    checkpoint = load_checkpoint(path, original=True)
-    spec = run.seed(checkpoint_spec(source, checkpoint))
-    meta = input_meta(spec)
-    model = run.model(spec, meta)
-    strict = spec.runtime.pretrained_strict
-    load_weights(model, checkpoint_weights(model, checkpoint, strict, path), strict, path)
-    data = build_run_data(spec, run.device, run.dist, state=checkpoint_data_state(spec, checkpoint))
+    opened = open_for_evaluation(source, run)
+    path, checkpoint, spec, model = opened.path, opened.checkpoint, opened.spec, opened.model
+    data = build_run_data(spec, run.device, run.dist, state=opened.data_state)
     with at_test_rate(model, spec.data):  # dataset_params.sr_test: the kernels resampled for it
         test = evaluate_with(spec, model, data.test_loader, run.device, progress=run.is_main, desc="test")
     metric = get_task(spec.data.task).metric

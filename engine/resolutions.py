@@ -17,32 +17,28 @@ from datasets import dataset_meta
 from datasets.paths import atomic_write
 from models import count_parameters
 
-from .build import build_run_data, checkpoint_weights, input_meta, load_weights, pretrained_file
-from .checkpoint import load_checkpoint
+from .build import build_run_data
 from .crossres import move_to_resolution, with_resolution
 from .lifecycle import Run, SpecSource
 from .runtime import Dist
-from .stored import checkpoint_data_state, checkpoint_spec
+from .stored import open_for_evaluation
 from .trainer import evaluate_with, layer_statistics
 
 
 def evaluate_at_resolutions(source: SpecSource, run: Run) -> dict:
     """Test one trained checkpoint at every resolution of ``cross_res.eval_resolutions`` (from this command)."""
-    path = pretrained_file(source.spec, run.run_dir)
     resolutions = list(source.spec.cross_res.eval_resolutions)
-    checkpoint = load_checkpoint(path, original=True)
-    spec = run.seed(checkpoint_spec(source, checkpoint))
+    opened = open_for_evaluation(source, run)
+    path, checkpoint, spec, model = opened.path, opened.checkpoint, opened.spec, opened.model
     trained = spec.data.resolution or dataset_meta(spec.data.name).length
-    model = run.model(spec, input_meta(spec))
-    strict = spec.runtime.pretrained_strict
-    weights = checkpoint_weights(model, checkpoint, strict, path)  # an original checkpoint is mapped once
     print(f"evaluating {path} (trained at {trained}x{trained}) at resolutions {resolutions}")
     rows = []
-    for resolution in resolutions:
-        load_weights(model, weights, strict, path)  # back to the trained grid
+    for index, resolution in enumerate(resolutions):
+        if index:
+            opened.reload()  # back to the trained grid
         grids = move_to_resolution(model, trained, resolution)
         at_resolution = with_resolution(spec, resolution)
-        data = build_run_data(at_resolution, run.device, Dist(), state=checkpoint_data_state(spec, checkpoint))
+        data = build_run_data(at_resolution, run.device, Dist(), state=opened.data_state)
         test = evaluate_with(at_resolution, model, data.test_loader, run.device, progress=True,
                              desc=f"test @{resolution}")
         grid_sizes = sorted(set(grids.values()))

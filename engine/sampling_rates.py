@@ -17,40 +17,36 @@ import dataclasses
 
 from models import count_parameters
 
-from .build import build_run_data, checkpoint_weights, input_meta, load_weights, pretrained_file
-from .checkpoint import load_checkpoint
+from .build import build_run_data, input_meta
 from .lifecycle import Run, SpecSource
 from .resample import at_sampling_step, continuous_layers
 from .resolutions import plot_metric_against, write_table_csv
 from .runtime import Dist
 from .specs import RunSpec
-from .stored import checkpoint_data_state, checkpoint_spec
+from .stored import open_for_evaluation
 from .tasks import Task, get_task
 from .trainer import evaluate_with, layer_statistics
 
 
-def at_test_rate(spec: RunSpec, sr_test: int) -> RunSpec:
-    """The run spec whose test data is read at every ``sr_test``-th sample."""
+def with_test_rate(spec: RunSpec, sr_test: int) -> RunSpec:
+    """The run spec whose test data is read at every ``sr_test``-th sample (as ``crossres.with_resolution`` is
+    the spec at another resolution; ``resample.at_test_rate`` is the model's side)."""
     return dataclasses.replace(spec, data=spec.data.at_sampling_rate(sr_test))
 
 
 def evaluate_at_sampling_rates(source: SpecSource, run: Run) -> dict:
     """Test one trained checkpoint at every rate of ``test.sampling_rates`` (from this command)."""
     rates = list(source.spec.loop.test_sampling_rates)
-    path = pretrained_file(source.spec, run.run_dir)
-    checkpoint = load_checkpoint(path, original=True)
-    spec = run.seed(checkpoint_spec(source, checkpoint))
+    opened = open_for_evaluation(source, run)
+    path, checkpoint, spec, model = opened.path, opened.checkpoint, opened.spec, opened.model
     task = get_task(spec.data.task)
     trained = spec.data.sr_train
     meta = input_meta(spec)
-    model = run.model(spec, meta)
-    strict = spec.runtime.pretrained_strict
-    load_weights(model, checkpoint_weights(model, checkpoint, strict, path), strict, path)
     print(f"evaluating {path} (trained at sr_train={trained}: {meta.length} steps) at sr_test {rates}")
     rows = []
     for rate in rates:
-        at_rate = at_test_rate(spec, rate)
-        data = build_run_data(at_rate, run.device, Dist(), state=checkpoint_data_state(spec, checkpoint))
+        at_rate = with_test_rate(spec, rate)
+        data = build_run_data(at_rate, run.device, Dist(), state=opened.data_state)
         with at_sampling_step(model, trained, rate, tuple(meta.input_shape)):
             test = evaluate_with(at_rate, model, data.test_loader, run.device, progress=True, desc=f"test @sr {rate}")
             kernel_sizes = layer_statistics(model)["kernel_sizes"]

@@ -1,12 +1,16 @@
-"""The run spec of a stored checkpoint, for evaluating it (``train.do=False``, ``cross_res.eval_resolutions``)
-or drawing it (``experiments/plot_run.py``)."""
+"""The run spec of a stored checkpoint, for evaluating it (``train.do=False``, ``cross_res.eval_resolutions``,
+``test.sampling_rates``) or drawing it (``experiments/plot_run.py``)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from .checkpoint import LEGACY_FORMAT
+import torch
+
+from .build import checkpoint_weights, input_meta, load_weights, pretrained_file
+from .checkpoint import LEGACY_FORMAT, load_checkpoint
 from .crossres import phase_data, phase_spec
-from .lifecycle import SpecSource
+from .lifecycle import Run, SpecSource
 from .original import ORIGINAL_FORMAT, original_data_state, original_grids
 from .specs import RunSpec
 
@@ -68,3 +72,35 @@ def checkpoint_data_state(spec: RunSpec, checkpoint: Mapping) -> Optional[dict]:
     if checkpoint.get("format") == ORIGINAL_FORMAT:
         return original_data_state(spec.data.permuted, spec.runtime.seed) or None
     return checkpoint.get("data_state") or None
+
+
+@dataclass
+class EvaluatedCheckpoint:
+    """A checkpoint opened for evaluation: its file, its spec, and the model rebuilt from it with its weights."""
+
+    path: str
+    checkpoint: dict
+    spec: RunSpec
+    model: torch.nn.Module
+    weights: dict  # the state dict loaded into the model (an original checkpoint's mapped once)
+
+    def reload(self) -> None:
+        """The checkpoint's weights (and kernel grids) back into the model."""
+        load_weights(self.model, self.weights, self.spec.runtime.pretrained_strict, self.path)
+
+    @property
+    def data_state(self) -> Optional[dict]:
+        return checkpoint_data_state(self.spec, self.checkpoint)
+
+
+def open_for_evaluation(source: SpecSource, run: Run) -> EvaluatedCheckpoint:
+    """The checkpoint of ``pretrained=True`` / ``pretrained_wandb=True`` (this project's or the original code's), its
+    spec seeded by ``run`` and its model built and loaded (strictly unless ``pretrained_strict=False``)."""
+    path = pretrained_file(source.spec, run.run_dir)
+    checkpoint = load_checkpoint(path, original=True)
+    spec = run.seed(checkpoint_spec(source, checkpoint))
+    model = run.model(spec, input_meta(spec))
+    weights = checkpoint_weights(model, checkpoint, spec.runtime.pretrained_strict, path)
+    opened = EvaluatedCheckpoint(path, checkpoint, spec, model, weights)
+    opened.reload()
+    return opened

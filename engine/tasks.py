@@ -41,10 +41,9 @@ class Task:
 
     def sums(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, metric) summed over the samples of the batch; per-step tasks average over the steps first."""
-        if self.name == REGRESSION:
-            error = (outputs.reshape(targets.shape) - targets.float()) ** 2
-            per_sample = error.reshape(error.shape[0], -1).mean(dim=1)
-            return per_sample.sum(), per_sample.sum()
+        if self.name == REGRESSION:  # the loss is the metric
+            squared_errors = self.metric_sum(outputs, targets)
+            return squared_errors, squared_errors
         if self.per_step_outputs:
             losses = F.cross_entropy(outputs, targets, reduction="none")  # [B, L]
             return losses.mean(dim=1).sum(), self.metric_sum(outputs, targets)
